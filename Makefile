@@ -1,0 +1,24 @@
+# Everyday commands; each one is a single line a researcher could type by hand.
+PYTHON ?= python
+SWEEP ?= outputs
+
+.PHONY: install demo test tables plan clean
+
+install:  ## install the suite and its test tools into the current Python
+	$(PYTHON) -m pip install -e ".[test]"
+
+demo:  ## FT/LRW/SLR/CLR after L1 and random pruning on synthetic data, then the table (~4 min on 2 CPU cores)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo schedule=ft,lrw,slr,clr pruner=l1,random
+	$(PYTHON) -m benchmark.tables outputs/demo --out results/demo
+
+test:  ## the CPU test suite (the command CI runs)
+	$(PYTHON) -m pytest -q tests
+
+tables:  ## collect every record under $(SWEEP) into results/comparison.{md,csv,tex}
+	$(PYTHON) -m benchmark.tables $(SWEEP) --out results
+
+plan:  ## what the default cell would compute, without training
+	$(PYTHON) benchmark/run.py mode=plan
+
+clean:  ## remove run folders and the artefact cache (results/ is kept)
+	rm -rf outputs cache multirun

@@ -1,0 +1,71 @@
+"""Content identities of the three stages: baseline, pruned model, retrained cell.
+
+An identity is a short hash of the canonical JSON of exactly the settings that change
+a stage's result: never paths, logging, launcher, progress or device. The baseline
+hashes dataset, model, recipe and its seed; the pruned model hashes its baseline's
+identity, the pruner and the pruning seed; the cell hashes its pruned model's
+identity, the schedule, the resolved budget T and the retraining seed. So every cell
+of a comparison shares one baseline and one pruned model, and ``budget.fraction=0.25``
+and ``budget.epochs=40`` (with E = 160) name the same cell.
+
+Changing what enters an identity orphans every cached artefact: ``tests/test_identity.py``
+pins known hashes so such a change is always deliberate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from omegaconf import DictConfig, OmegaConf
+
+# Dataset fields that say where data lives or how to fetch it, not what it is.
+_DATASET_LOCATION_FIELDS = ("root", "download")
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def digest(payload: Dict[str, Any]) -> str:
+    """First 16 hex digits of the SHA-256 of the payload's canonical JSON."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Identity:
+    baseline: str
+    pruned: str
+    cell: str
+
+    def as_dict(self) -> Dict[str, str]:
+        return {"baseline": self.baseline, "pruned": self.pruned, "cell": self.cell}
+
+
+def baseline_payload(cfg: DictConfig) -> Dict[str, Any]:
+    dataset = {k: v for k, v in _plain(cfg.dataset).items() if k not in _DATASET_LOCATION_FIELDS}
+    return {"dataset": dataset, "model": _plain(cfg.model), "recipe": _plain(cfg.recipe), "seed": cfg.seed.baseline}
+
+
+def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
+    """The three stage identities of one cell, each built on the one before."""
+    baseline = "base-" + digest(baseline_payload(cfg))
+    pruned = "prune-" + digest({"baseline": baseline, "pruner": _plain(cfg.pruner), "seed": cfg.seed.prune})
+    cell = "cell-" + digest(
+        {"pruned": pruned, "schedule": _plain(cfg.schedule), "epochs": retrain_epochs, "seed": cfg.seed.retrain}
+    )
+    return Identity(baseline, pruned, cell)
+
+
+def cell_name(cfg: DictConfig, retrain_epochs: int) -> str:
+    """A readable name for logs and W&B: what the cell is, not a unique key."""
+    return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}"
+            f"-T{retrain_epochs}-s{cfg.seed.retrain}")
+
+
+def comparison_name(cfg: DictConfig, retrain_epochs: int) -> str:
+    """The W&B group: the cells that differ only by schedule and retraining seed."""
+    return f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-T{retrain_epochs}"

@@ -1,0 +1,151 @@
+"""CIFAR architectures of the study: ResNet-20/32/56/110 and VGG-16 with BN.
+
+The definitions follow the code the paper's numbers come from: ResNets with basic
+blocks and option-A (parameter-free, zero-padded) shortcuts, and the "rethinking
+network pruning" VGG-16 whose classifier is Linear(512, 512)-BN-ReLU-Linear. A width
+multiplier scales every layer, giving tiny models for tests and the demo.
+
+Each model lists its prunable convolutions as ``(layer_id, stage, conv)`` with layer
+ids counted from 1 at the stem, the numbering of the paper's skip lists.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.errors import ConfigError
+
+PrunableConv = Tuple[int, int, nn.Conv2d]
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channels after the width multiplier; never fewer than one."""
+    return max(1, int(round(channels * width)))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs; the shortcut subsamples and zero-pads channels (option A)."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.stride = stride
+        self.pad = planes - in_planes
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1 and self.pad == 0:
+            return x
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32x32 images: three stages of n blocks at 16, 32, 64 channels."""
+
+    def __init__(self, depth: int, num_classes: int = 10, width: float = 1.0) -> None:
+        super().__init__()
+        if (depth - 2) % 6:
+            raise ConfigError(f"ResNet depth {depth} is not 6n+2")
+        blocks = (depth - 2) // 6
+        widths = [scaled(c, width) for c in (16, 32, 64)]
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        stages, in_planes = [], widths[0]
+        for index, planes in enumerate(widths):
+            stage = []
+            for b in range(blocks):
+                stage.append(BasicBlock(in_planes, planes, 2 if index > 0 and b == 0 else 1))
+                in_planes = planes
+            stages.append(nn.Sequential(*stage))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(widths[2], num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+    def prunable_convs(self) -> List[PrunableConv]:
+        """First conv of every block (layer id 2k for block k): PFEC never prunes the rest,
+        so residual shapes never change."""
+        convs = []
+        for stage, layer in enumerate((self.layer1, self.layer2, self.layer3)):
+            for block in layer:
+                convs.append((2 * (len(convs) + 1), stage, block.conv1))
+        return convs
+
+
+VGG16_WIDTHS: Sequence = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+
+class CifarVGG(nn.Module):
+    """VGG with BN for CIFAR; ``widths`` lists conv widths with "M" for 2x2 max-pooling."""
+
+    def __init__(self, widths: Sequence = VGG16_WIDTHS, num_classes: int = 10, width: float = 1.0) -> None:
+        super().__init__()
+        layers: List[nn.Module] = []
+        in_ch = 3
+        for w in widths:
+            if w == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                continue
+            out_ch = scaled(w, width)
+            layers += [nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers)
+        hidden = scaled(512, width)
+        self.classifier = nn.Sequential(
+            nn.Linear(in_ch, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = F.avg_pool2d(x, 2).flatten(1)  # the last block leaves 2x2 maps
+        return self.classifier(x)
+
+    def prunable_convs(self) -> List[PrunableConv]:
+        """Every conv, staged by the max-pool that follows it."""
+        convs, stage = [], 0
+        for m in self.features:
+            if isinstance(m, nn.MaxPool2d):
+                stage += 1
+            elif isinstance(m, nn.Conv2d):
+                convs.append((len(convs) + 1, stage, m))
+        return convs
+
+
+MODELS: Dict[str, Callable[[int, float], nn.Module]] = {
+    "resnet20": lambda classes, width: CifarResNet(20, classes, width),
+    "resnet32": lambda classes, width: CifarResNet(32, classes, width),
+    "resnet56": lambda classes, width: CifarResNet(56, classes, width),
+    "resnet110": lambda classes, width: CifarResNet(110, classes, width),
+    "vgg16": lambda classes, width: CifarVGG(VGG16_WIDTHS, classes, width),
+}
+
+
+def build_model(model_cfg, num_classes: int) -> nn.Module:
+    """The dense network named by ``model.name`` at ``model.width``."""
+    if model_cfg.name not in MODELS:
+        raise ConfigError(f"model={model_cfg.name!r} is unknown; valid: {', '.join(MODELS)}")
+    if not model_cfg.width > 0:
+        raise ConfigError(f"model.width={model_cfg.width} must be > 0")
+    return MODELS[model_cfg.name](num_classes, model_cfg.width)

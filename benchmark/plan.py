@@ -1,0 +1,72 @@
+"""Plan mode: what a cell would compute, with nothing trained and no data loaded.
+
+Structured pruning widths depend only on the architecture and the pruner config, so
+pruning a freshly initialised model gives the exact parameter and FLOP counts of the
+real pruned model. The learning rates come from the same schedule code as training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+from omegaconf import DictConfig
+
+from benchmark import pruning, schedules, stages
+from benchmark.cell import TERMINAL_STATUSES, read_record, validate
+from benchmark.data import train_length
+from benchmark.identity import cell_name, identity
+
+
+def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
+    """The cell's identity, counts, schedule and what the cache already holds."""
+    epochs = validate(cfg)
+    ident = identity(cfg, epochs)
+    model = stages.dense_model(cfg, torch.device("cpu"))
+    before = stages.model_counts(model)
+    pruning.prune(model, cfg.pruner, cfg.seed.prune)
+    after = stages.model_counts(model)
+    steps = math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size)
+    cache = Path(cfg.paths.cache)
+    record = read_record(cache / "cells" / ident.cell / "record.json")
+    return {
+        "name": cell_name(cfg, epochs),
+        "identity": ident.as_dict(),
+        "params_before": before["params"],
+        "params_after": after["params"],
+        "flops_before": before["flops"],
+        "flops_after": after["flops"],
+        "params_reduction_pct": 100.0 * (1 - after["params"] / before["params"]),
+        "flops_reduction_pct": 100.0 * (1 - after["flops"] / before["flops"]),
+        "budget_epochs": epochs,
+        "baseline_epochs": cfg.recipe.epochs,
+        "steps_per_epoch": steps,
+        "lr_at_epoch_start": schedules.lr_at_epoch_start(steps, epochs, cfg.schedule, cfg.recipe),
+        "cached": {
+            "baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
+            "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
+            "cell": record is not None and record.get("status") in TERMINAL_STATUSES,
+        },
+    }
+
+
+def format_plan(plan: Dict[str, Any], fmt: str) -> str:
+    """``json``: one JSON object on one line; ``text``: a short human-readable summary."""
+    if fmt == "json":
+        return json.dumps(plan)
+    lrs = plan["lr_at_epoch_start"]
+    lines = [
+        f"cell      {plan['name']}",
+        "identity  " + "  ".join(f"{k}={v}" for k, v in plan["identity"].items()),
+        f"params    {plan['params_before']:,} -> {plan['params_after']:,} (-{plan['params_reduction_pct']:.1f}%)",
+        f"FLOPs     {plan['flops_before']:,} -> {plan['flops_after']:,} MACs (-{plan['flops_reduction_pct']:.1f}%)",
+        f"budget    T={plan['budget_epochs']} epochs x {plan['steps_per_epoch']} iterations "
+        f"(baseline E={plan['baseline_epochs']})",
+        "cached    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in plan["cached"].items()),
+        "lr per retraining epoch (first iteration):",
+    ]
+    lines += [f"  epoch {e:4d}  {lr:.6g}" for e, lr in enumerate(lrs)]
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""Hydra entry point: ``python benchmark/run.py [overrides] [mode=plan]``, ``-m`` for sweeps.
+
+Thin on purpose: compose the config, hand it to ``run_cell`` or ``plan_cell``, and turn
+bad input into one line on stderr. Everything it calls is a plain, testable function.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `python benchmark/run.py` puts benchmark/ itself first on sys.path, where modules
+# such as `data` would shadow installed packages; the repository root goes there instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from benchmark.errors import ConfigError  # noqa: E402
+from benchmark.schema import register_configs  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Run or plan one cell; return its final test top-1 (the sweep's headline metric)."""
+    from benchmark.cell import run_cell
+    from benchmark.plan import format_plan, plan_cell
+
+    try:
+        if cfg.mode == "plan":
+            print(format_plan(plan_cell(cfg), cfg.plan.format))
+            return None
+        if cfg.mode != "run":
+            raise ConfigError(f"mode={cfg.mode!r} is not one of: run, plan")
+        record = run_cell(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    return record.get("metrics", {}).get("test_top1")
+
+
+if __name__ == "__main__":
+    register_configs()
+    main()

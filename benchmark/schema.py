@@ -1,0 +1,187 @@
+"""Typed schemas for every config group, registered in Hydra's ConfigStore.
+
+Each YAML option under ``conf/<group>/`` extends one of these schemas through its
+defaults list, so a value of the wrong type (``budget.epochs=abc``) fails when
+Hydra composes the config, before any data is touched or any model is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class DatasetConf:
+    """Where images come from; fields that change the data enter the identity."""
+
+    name: str = MISSING
+    root: str = "data"  # where torchvision finds (or downloads) the archive; not part of identity
+    download: bool = True  # try to fetch when missing; never part of identity
+    num_classes: int = 10
+    val_size: int = 0  # images carved from the training set as a validation split (0 = none)
+    train_subset: Optional[int] = None  # keep the first N of a seeded permutation of the training set
+    split_seed: int = 0  # seed of the permutation behind val_size and train_subset
+
+
+@dataclass
+class SyntheticDatasetConf(DatasetConf):
+    """Procedural images: deterministic from ``seed``, learnable only in part."""
+
+    name: str = "synthetic"
+    train_size: int = 5000
+    test_size: int = 1000
+    seed: int = 0
+    noise: float = 0.5  # std of per-pixel Gaussian noise, in units of the [0, 1] range
+    distractor: float = 0.7  # max weight of another class's pattern mixed into each image
+
+
+@dataclass
+class ModelConf:
+    """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
+
+    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16
+    width: float = 1.0
+
+
+@dataclass
+class RecipeConf:
+    """The original (baseline) training recipe; retraining schedules derive from it."""
+
+    epochs: int = 160
+    batch_size: int = 64
+    lr: float = 0.1
+    milestones: List[int] = field(default_factory=lambda: [80, 120])
+    gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    nesterov: bool = False  # the paper says Nesterov; the authors' code does not use it
+
+
+@dataclass
+class PrunerConf:
+    """Which filters to remove. ``none`` leaves the baseline whole."""
+
+    name: str = MISSING  # none | l1 | random
+    ratio: float = 0.0  # uniform fraction of filters removed from every prunable layer
+    stage_ratios: Optional[List[float]] = None  # per-stage ratios (ResNets), overriding ratio
+    skip_layers: List[int] = field(default_factory=list)  # conv ids (stem = 1) left whole
+
+
+@dataclass
+class ScheduleConf:
+    """A retraining schedule; every subclass is one entry of ``benchmark.schedules``."""
+
+    name: str = MISSING
+
+
+@dataclass
+class FTScheduleConf(ScheduleConf):
+    name: str = "ft"
+    lr: Optional[float] = None  # None: the last learning rate of the original schedule
+
+
+@dataclass
+class LRWScheduleConf(ScheduleConf):
+    name: str = "lrw"
+
+
+@dataclass
+class SLRScheduleConf(ScheduleConf):
+    name: str = "slr"
+    warmup_fraction: float = 0.1  # W = int(warmup_fraction * T) epochs of cosine warm-up
+    start_lr: Optional[float] = None  # None: the last learning rate of the original schedule
+    peak_lr: Optional[float] = None  # None: the original initial learning rate
+    # Where the compressed step drops fall, as fractions of T counted after the warm-up.
+    # None: the original milestones as fractions of E, times (1 - warmup_fraction):
+    # 0.45 and 0.675 for the CIFAR recipe; the paper's ImageNet code used 0.297 and 0.594.
+    drop_fractions: Optional[List[float]] = None
+
+
+@dataclass
+class CLRScheduleConf(ScheduleConf):
+    name: str = "clr"
+    max_lr_rule: str = "recipe"  # recipe: the original initial lr | lrw: lr_orig(E - T) | value: max_lr
+    max_lr: Optional[float] = None  # used when max_lr_rule == value
+    pct_start: float = 0.1  # fraction of iterations spent rising to max_lr
+    div_factor: float = 100.0  # initial lr = max_lr / div_factor
+    final_div_factor: float = 100.0  # final lr = initial lr / final_div_factor
+    anneal: str = "cos"  # cos | linear
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+
+
+@dataclass
+class BudgetConf:
+    """Retraining length: ``epochs`` T, or ``fraction`` of the original epochs E."""
+
+    epochs: Optional[int] = None
+    fraction: Optional[float] = None
+
+
+@dataclass
+class SeedConf:
+    """Separate seeds per stage, so retraining can be repeated on one baseline."""
+
+    baseline: int = 0  # model initialisation and baseline data order
+    prune: int = 0  # random pruners' choices
+    retrain: int = 0  # retraining data order and augmentation
+
+
+@dataclass
+class WandbConf:
+    """Weights & Biases logging; ``mode: auto`` is offline unless an API key is set."""
+
+    mode: str = "auto"  # auto | online | offline | disabled
+    project: str = "pruning-retraining-benchmark"
+    entity: Optional[str] = None
+
+
+@dataclass
+class PlanConf:
+    format: str = "text"  # text | json
+
+
+@dataclass
+class PathsConf:
+    cache: str = "cache"  # baselines, pruned models and cells, stored by identity
+
+
+@dataclass
+class BenchmarkConf:
+    """The whole cell: one point of the comparison grid."""
+
+    dataset: DatasetConf = MISSING
+    model: ModelConf = MISSING
+    recipe: RecipeConf = MISSING
+    pruner: PrunerConf = MISSING
+    schedule: ScheduleConf = MISSING
+    budget: BudgetConf = MISSING
+    seed: SeedConf = field(default_factory=SeedConf)
+    wandb: WandbConf = field(default_factory=WandbConf)
+    plan: PlanConf = field(default_factory=PlanConf)
+    paths: PathsConf = field(default_factory=PathsConf)
+    mode: str = "run"  # run | plan
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    deterministic: bool = True  # deterministic kernels where the backend offers them
+    progress: str = "auto"  # auto (bars on a terminal, log lines otherwise) | bar | log | off
+
+
+def register_configs() -> None:
+    """Store every schema; called by the entry point, never at import time."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=BenchmarkConf)
+    cs.store(group="dataset", name="base_dataset", node=DatasetConf)
+    cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConf)
+    cs.store(group="model", name="base_model", node=ModelConf)
+    cs.store(group="recipe", name="base_recipe", node=RecipeConf)
+    cs.store(group="pruner", name="base_pruner", node=PrunerConf)
+    cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
+    cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
+    cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)
+    cs.store(group="schedule", name="base_clr", node=CLRScheduleConf)
+    cs.store(group="budget", name="base_budget", node=BudgetConf)

@@ -1,0 +1,132 @@
+"""The cached stages a cell stands on: the baseline and the pruned model.
+
+Both live under the cache root by identity (``baselines/<id>/``, ``pruned/<id>/``), so
+every cell of a comparison reuses one baseline, and every schedule and budget of one
+pruned model starts from the identical pruned weights. Each stage takes an exclusive
+file lock while it computes: concurrent cells wait instead of training the same
+baseline twice, and the kernel releases the lock of a process that dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+import torch
+from torch import nn
+
+from benchmark import pruning, schedules
+from benchmark.counting import count_macs, count_params
+from benchmark.data import DeviceLoader, Splits
+from benchmark.identity import Identity
+from benchmark.models import build_model
+from benchmark.seeding import seed_everything
+from benchmark.train import atomic_save, evaluate, load_checkpoint, train
+
+log = logging.getLogger(__name__)
+Conf = Any
+
+
+class StageDiverged(RuntimeError):
+    """A cached stage (the baseline) could not be trained: its loss went non-finite."""
+
+    def __init__(self, stage: str, epoch: Optional[int]) -> None:
+        super().__init__(f"{stage} diverged at epoch {epoch}")
+        self.stage, self.epoch = stage, epoch
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold ``folder/.lock`` exclusively; blocks while another process computes the stage."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process computing %s", folder.name)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def write_json(obj: Dict[str, Any], path: Path) -> None:
+    """Atomic JSON write: readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def dense_model(cfg: Conf, device: torch.device) -> nn.Module:
+    """The unpruned network, initialised from the baseline seed."""
+    seed_everything(cfg.seed.baseline)
+    return build_model(cfg.model, cfg.dataset.num_classes).to(device)
+
+
+def model_counts(model: nn.Module) -> Dict[str, int]:
+    return {"params": count_params(model), "flops": count_macs(model)}
+
+
+@dataclass
+class Stage:
+    model: nn.Module
+    meta: Dict[str, Any]
+    pruning_history: List = field(default_factory=list)  # Torch-Pruning's, to rebuild the architecture
+
+
+def evaluate_splits(model: nn.Module, evals: Dict[str, DeviceLoader]) -> Dict[str, float]:
+    metrics = {}
+    for split, loader in evals.items():
+        result = evaluate(model, loader)
+        metrics[f"{split}_top1"], metrics[f"{split}_top5"] = result["top1"], result["top5"]
+    return metrics
+
+
+def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, DeviceLoader], device: torch.device,
+             log_epoch: Callable[[Dict[str, float]], None]) -> Stage:
+    """The trained dense model: loaded from the cache, or trained with the original recipe."""
+    folder = Path(cfg.paths.cache) / "baselines" / ident.baseline
+    with locked(folder):
+        saved = load_checkpoint(folder / "model.pt")
+        model = dense_model(cfg, device)
+        if saved is not None:
+            model.load_state_dict(saved["state_dict"])
+            return Stage(model, saved["meta"])
+        began = time.perf_counter()
+        loader = DeviceLoader(splits.train, cfg.recipe.batch_size, device, augment=True, seed=cfg.seed.baseline)
+        result = train(model, loader, cfg.recipe.epochs, schedules.original_schedule(), cfg.recipe,
+                       folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch)
+        if result.status != "finished":
+            raise StageDiverged("baseline", result.diverged_epoch)
+        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals), "history": result.history,
+                "seconds": time.perf_counter() - began, **model_counts(model)}
+        atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
+        write_json(meta, folder / "meta.json")
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        return Stage(model, meta)
+
+
+def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoader], device: torch.device) -> Stage:
+    """The pruned model before retraining, stored as pruning history plus weights."""
+    folder = Path(cfg.paths.cache) / "pruned" / ident.pruned
+    with locked(folder):
+        saved = load_checkpoint(folder / "model.pt")
+        if saved is not None:
+            model = pruning.apply_history(dense_model(cfg, device), saved["history"])
+            model.load_state_dict(saved["state_dict"])
+            return Stage(model, saved["meta"], saved["history"])
+        began = time.perf_counter()
+        model = dense_model(cfg, device)
+        model.load_state_dict(base.model.state_dict())
+        history: List = pruning.prune(model, cfg.pruner, cfg.seed.prune)
+        meta = {"identity": ident.pruned, "metrics": evaluate_splits(model, evals),
+                "seconds": time.perf_counter() - began, **model_counts(model)}
+        atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
+        write_json(meta, folder / "meta.json")
+        return Stage(model, meta, history)

@@ -1,0 +1,150 @@
+"""The training loop shared by baselines and retraining, with per-epoch checkpoints.
+
+One loop serves every stage: the schedule (original, FT, LRW, SLR or CLR) sets the
+learning rate and momentum of every iteration through ``schedules.lr_momentum``. The
+loop checkpoints model, optimizer, epoch and history atomically after every epoch, so
+a killed run resumes from its last completed epoch; since each epoch's data order and
+augmentation derive from (seed, epoch), the resumed run repeats the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark import schedules
+from benchmark.data import DeviceLoader
+from benchmark.progress import bar
+
+log = logging.getLogger(__name__)
+Conf = Any
+
+
+@dataclass
+class TrainResult:
+    status: str  # finished | diverged
+    history: List[Dict[str, float]] = field(default_factory=list)
+    diverged_epoch: Optional[int] = None
+
+    @property
+    def final_train_loss(self) -> Optional[float]:
+        return self.history[-1]["train_loss"] if self.history else None
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """Write to a temporary file and rename it, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
+    """A checkpoint, or None when there is none or it is truncated or corrupt (logged)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a torn or foreign file: recompute rather than crash
+        log.warning("ignoring unreadable checkpoint %s (%s); starting that stage again", path, type(error).__name__)
+        return None
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DeviceLoader) -> Dict[str, float]:
+    """Top-1, top-5 and mean loss over a whole split, in eval mode."""
+    model.eval()
+    correct1 = correct5 = loss = 0.0
+    n = 0
+    for images, labels in loader.epoch(0):
+        logits = model(images)
+        loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == labels[:, None]
+        correct1 += hits[:, 0].sum().item()
+        correct5 += hits.any(dim=1).sum().item()
+        n += len(labels)
+    return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "loss": loss / n}
+
+
+def train(
+    model: nn.Module,
+    loader: DeviceLoader,
+    epochs: int,
+    schedule: Conf,
+    recipe: Conf,
+    checkpoint: Path,
+    desc: str,
+    progress: str = "auto",
+    val_loader: Optional[DeviceLoader] = None,
+    on_epoch: Optional[Callable[[Dict[str, float]], None]] = None,
+) -> TrainResult:
+    """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch."""
+    steps = len(loader)
+    first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=first_lr,
+        momentum=first_momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=recipe.nesterov,
+    )
+    start, history = 0, []
+    state = load_checkpoint(checkpoint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history = state["epoch"], state["history"]
+        log.info("%s: resuming after epoch %d of %d", desc, start, epochs)
+
+    epoch_bar = bar(range(start, epochs), progress, desc=desc, total=epochs, initial=start, unit="epoch")
+    for epoch in epoch_bar:
+        began = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=loader.device)
+        correct = torch.zeros((), device=loader.device)
+        seen = 0
+        for i, (images, labels) in enumerate(bar(loader.epoch(epoch), progress, total=steps, leave=False, unit="it")):
+            lr, momentum = schedules.lr_momentum(epoch * steps + i, steps, epochs, schedule, recipe)
+            for group in optimizer.param_groups:
+                group["lr"], group["momentum"] = lr, momentum
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            # Accumulate on the device: one host sync per epoch, not per iteration.
+            loss_sum += loss.detach() * len(labels)
+            correct += (logits.argmax(1) == labels).sum()
+            seen += len(labels)
+        row = {
+            "epoch": epoch,
+            "lr": schedules.lr_momentum(epoch * steps, steps, epochs, schedule, recipe)[0],
+            "train_loss": loss_sum.item() / seen,
+            "train_top1": 100.0 * correct.item() / seen,
+        }
+        if not math.isfinite(row["train_loss"]):
+            log.error("%s: loss is %s at epoch %d; stopping as diverged", desc, row["train_loss"], epoch)
+            return TrainResult("diverged", history, diverged_epoch=epoch)
+        if val_loader is not None:
+            row["val_top1"] = evaluate(model, val_loader)["top1"]
+        row["seconds"] = time.perf_counter() - began
+        history.append(row)
+        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history}, checkpoint)
+        log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
+                 row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
+        if on_epoch is not None:
+            on_epoch(row)
+    return TrainResult("finished", history)
