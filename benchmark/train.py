@@ -93,6 +93,7 @@ def train(
 ) -> TrainResult:
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch."""
     steps = len(loader)
+    schedule, recipe = schedules.as_plain(schedule), schedules.as_plain(recipe)
     first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
     optimizer = torch.optim.SGD(
         model.parameters(),
