@@ -1,29 +1,33 @@
 """One cell of the grid: baseline, prune, retrain under a schedule, evaluate, record.
 
 The cell reports the *final-epoch* test accuracy: nothing is ever selected on the
-test set. Its record (``record.json``) lands in the cell's cache folder, which makes
-a finished cell free to ask for again, and in the Hydra output folder of the run.
+test set. Iterative pruning (``pruner.rounds > 1``) repeats prune-then-retrain, each
+round with the cell's schedule over the budget T, and records every round. The record
+(``record.json``) lands in the cell's cache folder, which makes a finished cell free to
+ask for again, and in the Hydra output folder of the run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from benchmark import pruning, schedules, stages
-from benchmark.data import DeviceLoader, load_splits
+from benchmark.data import DeviceLoader, Splits, load_splits
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity
 from benchmark.progress import MODES as PROGRESS_MODES
 from benchmark.seeding import configure_backend, resolve_device, seed_everything
-from benchmark.tracking import resolve_mode, tracked
-from benchmark.train import atomic_save, train
+from benchmark.tracking import Tracker, resolve_mode, tracked
+from benchmark.train import atomic_save, load_checkpoint, train
 
 log = logging.getLogger(__name__)
 TERMINAL_STATUSES = ("finished", "diverged")
@@ -41,12 +45,11 @@ def validate(cfg: DictConfig) -> int:
     resolve_mode(cfg.wandb.mode)
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
     schedules.validate(cfg.schedule, cfg.recipe, epochs)
+    pruning.resolve(cfg.pruner, cfg.model.name)
     return epochs
 
 
-def read_record(path: Path) -> Dict[str, Any] | None:
-    import json
-
+def read_record(path: Path) -> Optional[Dict[str, Any]]:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -66,6 +69,52 @@ def _record(cfg: DictConfig, ident: Identity, epochs: int, steps: int, device: t
     }
 
 
+def _taylor_batches(cfg: DictConfig, splits: Splits, device: torch.device) -> Callable:
+    """The first training batches in a fixed order: what Taylor-FO-BN scores over."""
+    loader = DeviceLoader(splits.train, cfg.recipe.batch_size, device, augment=True, seed=cfg.seed.prune)
+    return lambda: (batch for _, batch in zip(range(cfg.pruner.taylor_batches), loader.epoch(0)))
+
+
+def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.Stage, loader: DeviceLoader,
+                    evals: Dict[str, DeviceLoader], epochs: int, cell_dir: Path, tracker: Tracker,
+                    batches: Callable, device: torch.device) -> Dict[str, Any]:
+    """Retrain the pruned model; for iterative pruning, prune again and retrain each round.
+    A finished intermediate round is saved, so an interrupted cell resumes after it."""
+    model, history, rounds, first = start.model, start.pruning_history, [], 0
+    for r in reversed(range(spec.rounds - 1)):
+        saved = load_checkpoint(cell_dir / f"round{r}.pt")
+        if saved is not None:
+            model = pruning.rebuild(stages.dense_model(cfg, device), saved["history"])
+            model.load_state_dict(saved["state_dict"])
+            history, rounds, first = saved["history"], json.loads(saved["rounds"]), r + 1
+            break
+    for r in range(first, spec.rounds):
+        if r > 0:
+            history = pruning.prune(model, spec, cfg.seed.prune + r, batches, history=history)
+        info: Dict[str, Any] = {"round": r, **stages.model_counts(model)}
+        seed_everything(cfg.seed.retrain + r)
+        desc = f"retrain {cfg.schedule.name}" + (f" round {r + 1}/{spec.rounds}" if spec.rounds > 1 else "")
+
+        def log_epoch(row: Dict[str, float], offset: int = r * epochs) -> None:
+            tracker.log({f"retrain/{k}": v for k, v in row.items()} | {"retrain/epoch": offset + row["epoch"]})
+
+        # A fresh optimizer for the pruned model is built inside train, as in the paper.
+        result = train(model, loader, epochs, cfg.schedule, cfg.recipe, cell_dir / f"checkpoint-round{r}.pt",
+                       desc, cfg.progress, evals.get("val"), log_epoch)
+        info["history"] = result.history
+        if result.status != "finished":
+            rounds.append(info)
+            return {"status": result.status, "model": model, "history": history, "rounds": rounds,
+                    "diverged": {"stage": "retrain", "round": r, "epoch": result.diverged_epoch}}
+        info["metrics"] = stages.evaluate_splits(model, evals)
+        rounds.append(info)
+        if r < spec.rounds - 1:
+            atomic_save({"history": history, "state_dict": model.state_dict(), "rounds": json.dumps(rounds)},
+                        cell_dir / f"round{r}.pt")
+        (cell_dir / f"checkpoint-round{r}.pt").unlink(missing_ok=True)
+    return {"status": "finished", "model": model, "history": history, "rounds": rounds}
+
+
 def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
     """Run (or reuse) the cell that ``cfg`` describes and return its record."""
     began = time.perf_counter()
@@ -80,7 +129,7 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
 
     device = resolve_device(cfg.device)
     configure_backend(device, cfg.deterministic)
-    pruning.validate(cfg.pruner, stages.dense_model(cfg, device))  # before any data or training
+    spec = stages.pruning_spec(cfg, stages.dense_model(cfg, device))  # fails before any data or training
     splits = load_splits(cfg.dataset)
     evals = {"test": DeviceLoader(splits.test, 500, device, augment=False)}
     if splits.val is not None:
@@ -91,49 +140,54 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
     stages.write_json(record, output_dir / "record.json")
 
     with tracked(cfg.wandb, record["config"], record["name"], record["comparison"], ident.cell, output_dir) as tracker:
-        def log_stage(stage: str):
-            return lambda row: tracker.log({f"{stage}/{k}": v for k, v in row.items()})
-
         try:
-            base = stages.baseline(cfg, ident, splits, evals, device, log_stage("baseline"))
+            base = stages.baseline(cfg, ident, splits, evals, device,
+                                   lambda row: tracker.log({f"baseline/{k}": v for k, v in row.items()}))
         except stages.StageDiverged as error:
             record.update(status="diverged", diverged={"stage": error.stage, "epoch": error.epoch})
             stages.write_json(record, output_dir / "record.json")
             return record
-        pruned = stages.pruned(cfg, ident, base, evals, device)
-        model = pruned.model
-
-        # A fresh optimizer for the pruned model (built inside train), as in the paper.
+        batches = _taylor_batches(cfg, splits, device)
+        pruned = stages.pruned(cfg, ident, base, evals, device, batches)
         started = time.perf_counter()
-        seed_everything(cfg.seed.retrain)
-        result = train(model, loader, epochs, cfg.schedule, cfg.recipe, cell_dir / "checkpoint.pt",
-                       f"retrain {cfg.schedule.name}", cfg.progress, evals.get("val"), log_stage("retrain"))
+        outcome = _retrain_rounds(cfg, spec, pruned, loader, evals, epochs, cell_dir, tracker, batches, device)
         retrain_seconds = time.perf_counter() - started
+        final = outcome["rounds"][-1]
+        model: nn.Module = outcome["model"]
 
-        metrics: Dict[str, Any] = {"final_train_loss": result.final_train_loss}
-        if result.status == "finished":
-            metrics.update(stages.evaluate_splits(model, evals))
+        metrics: Dict[str, Any] = {"final_train_loss": final["history"][-1]["train_loss"] if final["history"] else None}
+        if outcome["status"] == "finished":
+            metrics.update(final["metrics"])
         else:
-            record["diverged"] = {"stage": "retrain", "epoch": result.diverged_epoch}
+            record["diverged"] = outcome["diverged"]
         metrics["baseline_test_top1"] = base.meta["metrics"]["test_top1"]
         metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
+        after = final if spec.rounds > 1 else pruned.meta
         record.update(
-            status=result.status,
+            status=outcome["status"],
             metrics=metrics,
             model={
-                "params_before": base.meta["params"], "params_after": pruned.meta["params"],
-                "flops_before": base.meta["flops"], "flops_after": pruned.meta["flops"],
-                "sparsity": 1.0 - pruned.meta["params"] / base.meta["params"],
+                "params_before": base.meta["params"], "params_after": after["params"],
+                "flops_before": base.meta["flops"], "flops_after": after["flops"],
+                "params_reduction_pct": 100.0 * (1 - after["params"] / base.meta["params"]),
+                "flops_reduction_pct": 100.0 * (1 - after["flops"] / base.meta["flops"]),
+                "sparsity": 1.0 - after["params"] / base.meta["params"],
+                "conv_sparsity": after["conv_sparsity"],
+                "spec": pruned.meta.get("spec"),
+                "latency_dense": base.meta.get("latency"),
+                "latency_pruned": stages.latency(cfg, model) if spec.rounds > 1 else pruned.meta.get("latency"),
             },
-            history=result.history,
+            history=final["history"],
             seconds={"baseline": base.meta["seconds"], "prune": pruned.meta["seconds"],
                      "retrain": retrain_seconds, "cell": time.perf_counter() - began},
         )
-        tracker.summarise({k: v for k, v in metrics.items() if v is not None} | {"status": result.status})
+        if spec.rounds > 1:
+            record["rounds"] = outcome["rounds"]
+        tracker.summarise({k: v for k, v in metrics.items() if v is not None} | {"status": outcome["status"]})
+        if outcome["status"] == "finished":
+            atomic_save({"history": outcome["history"], "state_dict": model.state_dict()}, cell_dir / "model.pt")
+            for r in range(spec.rounds - 1):
+                (cell_dir / f"round{r}.pt").unlink(missing_ok=True)
         stages.write_json(record, cell_dir / "record.json")
         stages.write_json(record, output_dir / "record.json")
-        if result.status == "finished":
-            atomic_save({"history": pruned.pruning_history, "state_dict": model.state_dict()},
-                        cell_dir / "model.pt")
-        (cell_dir / "checkpoint.pt").unlink(missing_ok=True)
     return record

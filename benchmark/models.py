@@ -90,6 +90,16 @@ class CifarResNet(nn.Module):
                 convs.append((2 * (len(convs) + 1), stage, block.conv1))
         return convs
 
+    def batchnorm_after(self, conv: nn.Conv2d) -> nn.BatchNorm2d:
+        """The BN that normalises ``conv``'s output (Taylor-FO-BN scores its channels)."""
+        for layer in (self.layer1, self.layer2, self.layer3):
+            for block in layer:
+                if conv is block.conv1:
+                    return block.bn1
+                if conv is block.conv2:
+                    return block.bn2
+        raise KeyError("conv is not a block conv of this model")
+
 
 VGG16_WIDTHS: Sequence = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 
@@ -131,6 +141,11 @@ class CifarVGG(nn.Module):
             elif isinstance(m, nn.Conv2d):
                 convs.append((len(convs) + 1, stage, m))
         return convs
+
+    def batchnorm_after(self, conv: nn.Conv2d) -> nn.BatchNorm2d:
+        """The BN that normalises ``conv``'s output (Taylor-FO-BN scores its channels)."""
+        layers = list(self.features)
+        return layers[next(i for i, m in enumerate(layers) if m is conv) + 1]
 
 
 MODELS: Dict[str, Callable[[int, float], nn.Module]] = {

@@ -27,7 +27,11 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
     ident = identity(cfg, epochs)
     model = stages.dense_model(cfg, torch.device("cpu"))
     before = stages.model_counts(model)
-    pruning.prune(model, cfg.pruner, cfg.seed.prune)
+    spec = stages.pruning_spec(cfg, model)
+    history = None
+    for r in range(spec.rounds):  # widths do not depend on the scores: L1 stands in for all
+        history = pruning.prune(model, spec, cfg.seed.prune + r, criterion="l1" if spec.structured else None,
+                                history=history)
     after = stages.model_counts(model)
     steps = math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size)
     cache = Path(cfg.paths.cache)
@@ -41,6 +45,9 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "flops_after": after["flops"],
         "params_reduction_pct": 100.0 * (1 - after["params"] / before["params"]),
         "flops_reduction_pct": 100.0 * (1 - after["flops"] / before["flops"]),
+        "sparsity": 1.0 - after["params"] / before["params"],
+        "pruning_ratio": spec.ratio if spec.stage_ratios is None else spec.stage_ratios,
+        "rounds": spec.rounds,
         "budget_epochs": epochs,
         "baseline_epochs": cfg.recipe.epochs,
         "steps_per_epoch": steps,
@@ -63,7 +70,8 @@ def format_plan(plan: Dict[str, Any], fmt: str) -> str:
         "identity  " + "  ".join(f"{k}={v}" for k, v in plan["identity"].items()),
         f"params    {plan['params_before']:,} -> {plan['params_after']:,} (-{plan['params_reduction_pct']:.1f}%)",
         f"FLOPs     {plan['flops_before']:,} -> {plan['flops_after']:,} MACs (-{plan['flops_reduction_pct']:.1f}%)",
-        f"budget    T={plan['budget_epochs']} epochs x {plan['steps_per_epoch']} iterations "
+        f"budget    T={plan['budget_epochs']} epochs x {plan['steps_per_epoch']} iterations"
+        + (f" x {plan['rounds']} rounds" if plan["rounds"] > 1 else "") + " "
         f"(baseline E={plan['baseline_epochs']})",
         "cached    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in plan["cached"].items()),
         "lr per retraining epoch (first iteration):",

@@ -65,10 +65,17 @@ class RecipeConf:
 class PrunerConf:
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
-    name: str = MISSING  # none | l1 | random
+    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured
+    variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
     ratio: float = 0.0  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = None  # per-stage ratios (ResNets), overriding ratio
     skip_layers: List[int] = field(default_factory=list)  # conv ids (stem = 1) left whole
+    sparsity: float = 0.0  # unstructured: fraction of remaining conv weights zeroed per round
+    rounds: int = 1  # iterative pruning: rounds of prune-then-retrain, each of T epochs
+    taylor_batches: int = 10  # training batches that Taylor-FO-BN scores accumulate over
+    round_to: int = 1  # keep a multiple of this many filters per layer (8: hardware-friendly)
+    target_reduction: Optional[float] = None  # find the uniform ratio reaching this reduction
+    target_metric: str = "params"  # params | flops: what target_reduction measures
 
 
 @dataclass
@@ -147,6 +154,15 @@ class PlanConf:
 
 
 @dataclass
+class LatencyConf:
+    """Fixed protocol for the forward latency of dense and pruned models (eval, no grad)."""
+
+    batch: int = 64
+    warmup: int = 3
+    repeats: int = 10  # 0 disables the measurement
+
+
+@dataclass
 class PathsConf:
     cache: str = "cache"  # baselines, pruned models and cells, stored by identity
 
@@ -165,6 +181,7 @@ class BenchmarkConf:
     wandb: WandbConf = field(default_factory=WandbConf)
     plan: PlanConf = field(default_factory=PlanConf)
     paths: PathsConf = field(default_factory=PathsConf)
+    latency: LatencyConf = field(default_factory=LatencyConf)
     mode: str = "run"  # run | plan
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # deterministic kernels where the backend offers them

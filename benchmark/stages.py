@@ -15,9 +15,9 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from benchmark import pruning, schedules
 from benchmark.counting import count_macs, count_params
 from benchmark.data import DeviceLoader, Splits
 from benchmark.identity import Identity
+from benchmark.latency import forward_latency
 from benchmark.models import build_model
 from benchmark.seeding import seed_everything
 from benchmark.train import atomic_save, evaluate, load_checkpoint, train
@@ -69,15 +70,25 @@ def dense_model(cfg: Conf, device: torch.device) -> nn.Module:
     return build_model(cfg.model, cfg.dataset.num_classes).to(device)
 
 
-def model_counts(model: nn.Module) -> Dict[str, int]:
-    return {"params": count_params(model), "flops": count_macs(model)}
+def model_counts(model: nn.Module) -> Dict[str, Any]:
+    """Remaining parameters, multiply-accumulates and zeroed conv weights of a model."""
+    return {"params": count_params(model), "flops": count_macs(model), "conv_sparsity": pruning.conv_sparsity(model)}
+
+
+def pruning_spec(cfg: Conf, model: nn.Module) -> pruning.PruningSpec:
+    """The pruner config resolved for this model, a target size turned into a ratio."""
+    spec = pruning.resolve(cfg.pruner, cfg.model.name)
+    pruning.validate(spec, model)
+    if cfg.pruner.target_reduction is not None:
+        spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction)
+    return spec
 
 
 @dataclass
 class Stage:
     model: nn.Module
     meta: Dict[str, Any]
-    pruning_history: List = field(default_factory=list)  # Torch-Pruning's, to rebuild the architecture
+    pruning_history: Dict[str, Any] = field(default_factory=pruning.empty_history)
 
 
 def evaluate_splits(model: nn.Module, evals: Dict[str, DeviceLoader]) -> Dict[str, float]:
@@ -86,6 +97,10 @@ def evaluate_splits(model: nn.Module, evals: Dict[str, DeviceLoader]) -> Dict[st
         result = evaluate(model, loader)
         metrics[f"{split}_top1"], metrics[f"{split}_top5"] = result["top1"], result["top5"]
     return metrics
+
+
+def latency(cfg: Conf, model: nn.Module) -> Optional[Dict[str, Any]]:
+    return forward_latency(model, cfg.latency.batch, cfg.latency.warmup, cfg.latency.repeats)
 
 
 def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, DeviceLoader], device: torch.device,
@@ -105,28 +120,30 @@ def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, Device
         if result.status != "finished":
             raise StageDiverged("baseline", result.diverged_epoch)
         meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals), "history": result.history,
-                "seconds": time.perf_counter() - began, **model_counts(model)}
+                "seconds": time.perf_counter() - began, "latency": latency(cfg, model), **model_counts(model)}
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return Stage(model, meta)
 
 
-def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoader], device: torch.device) -> Stage:
-    """The pruned model before retraining, stored as pruning history plus weights."""
+def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoader], device: torch.device,
+           batches: Optional[pruning.structured.Batches] = None) -> Stage:
+    """The model after the first pruning round, stored as pruning history plus weights."""
     folder = Path(cfg.paths.cache) / "pruned" / ident.pruned
     with locked(folder):
         saved = load_checkpoint(folder / "model.pt")
         if saved is not None:
-            model = pruning.apply_history(dense_model(cfg, device), saved["history"])
+            model = pruning.rebuild(dense_model(cfg, device), saved["history"])
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"], saved["history"])
         began = time.perf_counter()
         model = dense_model(cfg, device)
         model.load_state_dict(base.model.state_dict())
-        history: List = pruning.prune(model, cfg.pruner, cfg.seed.prune)
-        meta = {"identity": ident.pruned, "metrics": evaluate_splits(model, evals),
-                "seconds": time.perf_counter() - began, **model_counts(model)}
+        spec = pruning_spec(cfg, model)
+        history = pruning.prune(model, spec, cfg.seed.prune, batches)
+        meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, evals),
+                "seconds": time.perf_counter() - began, "latency": latency(cfg, model), **model_counts(model)}
         atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
         return Stage(model, meta, history)

@@ -108,6 +108,7 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["epoch"], state["history"]
+        torch.set_rng_state(state["rng"])
         log.info("%s: resuming after epoch %d of %d", desc, start, epochs)
 
     epoch_bar = bar(range(start, epochs), progress, desc=desc, total=epochs, initial=start, unit="epoch")
@@ -143,7 +144,8 @@ def train(
             row["val_top1"] = evaluate(model, val_loader)["top1"]
         row["seconds"] = time.perf_counter() - began
         history.append(row)
-        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history}, checkpoint)
+        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                     "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history}, checkpoint)
         log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
                  row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
         if on_epoch is not None:

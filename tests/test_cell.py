@@ -102,7 +102,7 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, t
 def test_a_diverging_cell_is_recorded_as_diverged(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg("schedule=ft", "schedule.lr=1e8"), tmp_path / "out")
     assert record["status"] == "diverged"
-    assert record["diverged"] == {"stage": "retrain", "epoch": 0}
+    assert record["diverged"] == {"stage": "retrain", "round": 0, "epoch": 0}
     assert "test_top1" not in record["metrics"]
 
 

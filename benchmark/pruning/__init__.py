@@ -1,0 +1,79 @@
+"""Pruning: structured filter removal (Torch-Pruning) and unstructured masks (torch.nn.utils.prune).
+
+``resolve`` turns a pruner config into a spec for one model, ``prune`` applies one round
+of it in place and returns a history, and ``rebuild`` recreates the pruned model from the
+dense one plus that history, which is how pruned models are saved (never as pickled
+modules). After structural surgery the optimizer must be rebuilt for the new parameter
+tensors; ``benchmark.train.train`` always builds a fresh one, as the paper does.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Optional
+
+from torch import nn
+
+from benchmark.counting import count_macs, count_params
+from benchmark.errors import ConfigError
+from benchmark.pruning.spec import PRUNERS, PruningSpec, resolve, validate, variants, with_ratio
+from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
+from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
+
+__all__ = ["PRUNERS", "PruningSpec", "resolve", "validate", "variants", "prune", "rebuild", "match_target",
+           "plan_widths", "conv_sparsity", "empty_history"]
+
+History = Dict[str, List]
+
+
+def empty_history() -> History:
+    return {"filters": [], "masked": []}
+
+
+def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batches] = None,
+          criterion: Optional[str] = None, history: Optional[History] = None) -> History:
+    """Apply one round of ``spec`` in place; return ``history`` extended by this round."""
+    validate(spec, model)
+    history = copy.deepcopy(history) if history is not None else empty_history()
+    if spec.structured:
+        history["filters"] += prune_filters(model, spec, seed, batches, criterion)
+    elif spec.unstructured:
+        masked = prune_weights(model, spec, seed)
+        history["masked"] = sorted(set(history["masked"]) | set(masked))
+    return history
+
+
+def rebuild(model: nn.Module, history: History) -> nn.Module:
+    """The pruned architecture (and mask buffers) from the dense model and a history;
+    load the saved state_dict into the result."""
+    replay(model, history.get("filters", []))
+    return attach_masks(model, history.get("masked", []))
+
+
+def _reduction(model: nn.Module, spec: PruningSpec, metric: str, dense: float) -> float:
+    trial = copy.deepcopy(model)
+    prune_filters(trial, spec, seed=0, criterion="l1")
+    return 1.0 - (count_params(trial) if metric == "params" else count_macs(trial)) / dense
+
+
+def match_target(model: nn.Module, spec: PruningSpec, metric: str, target: float, steps: int = 20) -> PruningSpec:
+    """The uniform-ratio spec whose parameter (or FLOP) reduction comes closest to ``target``,
+    found by bisection, as the paper does to meet other methods' published sizes."""
+    if not spec.structured:
+        raise ConfigError(f"pruner.target_reduction needs a filter pruner, not {spec.name}")
+    if metric not in ("params", "flops"):
+        raise ConfigError(f"pruner.target_metric={metric!r} is not one of: params, flops")
+    if not 0.0 < target < 1.0:
+        raise ConfigError(f"pruner.target_reduction={target} must lie in (0, 1)")
+    dense = count_params(model) if metric == "params" else count_macs(model)
+    low, high = 0.0, 0.99
+    if _reduction(model, with_ratio(spec, high), metric, dense) < target:
+        raise ConfigError(f"pruner.target_reduction={target} is out of reach for this model and skip list")
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if _reduction(model, with_ratio(spec, middle), metric, dense) >= target:
+            high = middle
+        else:
+            low = middle
+    best = min((low, high), key=lambda r: abs(_reduction(model, with_ratio(spec, r), metric, dense) - target))
+    return with_ratio(spec, round(best, 6))

@@ -1,0 +1,51 @@
+"""Unstructured weight pruning with ``torch.nn.utils.prune`` masks.
+
+Magnitude weight pruning (Han et al. 2015) zeroes the smallest conv weights under one
+global threshold; the random variant zeroes the same number at random. The masks stay
+attached (``weight = weight_orig * weight_mask``) during retraining, so pruned weights
+are exactly zero at every step and after it. Applying the method again prunes the
+given fraction of the *remaining* weights (iterative pruning).
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from benchmark.pruning.spec import PruningSpec
+
+METHODS = {"mwp": torch_prune.L1Unstructured, "random_unstructured": torch_prune.RandomUnstructured}
+
+
+def conv_layers(model: nn.Module) -> List[str]:
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def prune_weights(model: nn.Module, spec: PruningSpec, seed: int) -> List[str]:
+    """Mask ``spec.sparsity`` of the remaining conv weights globally; return the masked layers."""
+    names = conv_layers(model)
+    modules = dict(model.named_modules())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # RandomUnstructured draws from the global generator
+        torch_prune.global_unstructured([(modules[n], "weight") for n in names], pruning_method=METHODS[spec.name],
+                                        amount=spec.sparsity)
+    return names
+
+
+def attach_masks(model: nn.Module, names: List[str]) -> nn.Module:
+    """Give the named convs mask buffers, so a saved masked state_dict loads into them."""
+    modules = dict(model.named_modules())
+    for name in names:
+        if not torch_prune.is_pruned(modules[name]):
+            torch_prune.identity(modules[name], "weight")
+    return model
+
+
+def conv_sparsity(model: nn.Module) -> float:
+    """Fraction of conv weights that are exactly zero."""
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    total = sum(w.numel() for w in weights)
+    return float(sum(int((w == 0).sum()) for w in weights) / total)
