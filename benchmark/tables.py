@@ -7,7 +7,11 @@ seed-paired difference to FT is given with a ``*`` when its 95% bootstrap interv
 (10,000 resamples of the paired differences, fixed seed) excludes zero; with fewer
 than two pairs no interval is drawn. Cells that did not finish are listed apart.
 
-Usage: ``python -m benchmark.tables [RUN_FOLDERS...] [--out results]``.
+Beside it: the reproduced-versus-published table (:mod:`benchmark.published`) and the
+figures (:mod:`benchmark.figures`), all into ``--out``.
+
+Usage: ``python -m benchmark.tables [RUN_FOLDERS...] [--out results] [--wandb-dirs DIR...]
+[--wandb-project ENTITY/PROJECT [--wandb-group G]] [--lr-budget T] [--no-figures]``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from typing import List, Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark import published
 from benchmark.collect import collect
 
 SCHEDULE_ORDER = ["ft", "lrw", "slr", "clr"]
 KEYS = ["dataset", "model", "pruner", "T"]
+NO_PUBLISHED_MATCH = ("no cell matches a published setting (CIFAR-10; ResNet-56-B, ResNet-110-B or VGG-16-A "
+                      "by pruner=l1 pruner.variant=...; schedule ft/lrw/slr/clr; T in 40..152)")
 SEED_KEYS = ["config.seed.baseline", "config.seed.prune", "config.seed.retrain"]
 
 
@@ -32,14 +39,36 @@ def _model_label(row: pd.Series) -> str:
     return row["config.model.name"] + ("" if width == 1.0 else f"x{width:g}")
 
 
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+
+
 def _pruner_label(row: pd.Series) -> str:
+    """Name plus what sets its amount: a paper variant (``l1-B``), a sparsity, per-stage
+    ratios with a skip list, or a uniform ratio; ``xR`` for R iterative rounds."""
     name = row["config.pruner.name"]
     if name == "none":
         return name
-    stage = row.get("config.pruner.stage_ratios")
-    label = f"{name} {stage}" if isinstance(stage, list) else f"{name} {row.get('config.pruner.ratio', 0):g}"
-    skip = row.get("config.pruner.skip_layers")
-    return label + (f" skip{skip}" if isinstance(skip, list) and skip else "")
+    variant, stage = row.get("config.pruner.variant"), row.get("config.pruner.stage_ratios")
+    sparsity, target = row.get("config.pruner.sparsity"), row.get("config.pruner.target_reduction")
+    if _present(variant):
+        label = f"{name}-{variant}"
+    elif _present(target):
+        label = f"{name} -{100 * target:g}% {row.get('config.pruner.target_metric', 'params')}"
+    elif _present(sparsity) and sparsity > 0:
+        label = f"{name} s{sparsity:g}"
+    else:
+        label = f"{name} {stage}" if isinstance(stage, list) else f"{name} {row.get('config.pruner.ratio', 0):g}"
+        skip = row.get("config.pruner.skip_layers")
+        label += f" skip{skip}" if isinstance(skip, list) and skip else ""
+    rounds = row.get("config.pruner.rounds")
+    return label + (f" x{int(rounds)}" if _present(rounds) and rounds > 1 else "")
+
+
+def _schedule_label(row: pd.Series) -> str:
+    """``clr_lrw`` (CLR with its max lr by the LRW rule) is a schedule of its own in the tables."""
+    name = row["config.schedule.name"]
+    return "clr_lrw" if name == "clr" and row.get("config.schedule.max_lr_rule") == "lrw" else name
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -48,8 +77,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["dataset"] = frame["config.dataset.name"]
     frame["model"] = frame.apply(_model_label, axis=1)
     frame["pruner"] = frame.apply(_pruner_label, axis=1)
-    frame["T"] = frame["budget_epochs"].astype(int)
-    frame["schedule"] = frame["config.schedule.name"]
+    frame["variant"] = frame["config.pruner.variant"] if "config.pruner.variant" in frame else None
+    frame["T"] = pd.to_numeric(frame["budget_epochs"], errors="coerce").astype("Int64")
+    frame["schedule"] = frame.apply(_schedule_label, axis=1)
     return frame
 
 
@@ -123,21 +153,55 @@ def write_tables(table: pd.DataFrame, problems: pd.DataFrame, out: Path) -> List
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def write_published(rows: pd.DataFrame, out: Path) -> List[Path]:
+    """The reproduced-versus-published table: numbers in CSV, formatted in Markdown and LaTeX."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "published.md", out / "published.csv", out / "published.tex"]
+    text = ["# Reproduced versus published: CIFAR-10 accuracy change (points)", ""]
+    if rows.empty:
+        text += [NO_PUBLISHED_MATCH, ""]
+    else:
+        text += [published.as_text(rows).to_markdown(index=False, disable_numparse=True), "", published.describe(), ""]
+    paths[0].write_text("\n".join(text))
+    rows.to_csv(paths[1], index=False)
+    paths[2].write_text(published.as_text(rows).to_latex(index=False) if len(rows) else f"% {NO_PUBLISHED_MATCH}\n")
+    return paths
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", default=["outputs"], help="folders searched for record.json")
-    parser.add_argument("--out", default="results", help="where the tables are written")
-    args = parser.parse_args(argv)
-    frame = collect(Path(p) for p in args.runs)
+    parser.add_argument("--out", default="results", help="where the tables and figures are written")
+    parser.add_argument("--wandb-dirs", nargs="*", default=[], metavar="DIR",
+                        help="folders searched for local W&B run folders (offline runs included)")
+    parser.add_argument("--wandb-project", metavar="ENTITY/PROJECT", help="also read this W&B project's runs")
+    parser.add_argument("--wandb-group", help="only the runs of this W&B group (with --wandb-project)")
+    parser.add_argument("--lr-budget", type=int, help="T of the learning-rate figure (default: the sweep's most common)")
+    parser.add_argument("--no-figures", action="store_true", help="tables only")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    frame = collect([Path(p) for p in args.runs], [Path(p) for p in args.wandb_dirs], args.wandb_project, args.wandb_group)
     if frame.empty:
-        print(f"no records found under {', '.join(args.runs)}: run a sweep first (make demo)", file=sys.stderr)
+        sources = args.runs + args.wandb_dirs + ([args.wandb_project] if args.wandb_project else [])
+        print(f"no records found under {', '.join(sources)}: run a sweep first (make demo)", file=sys.stderr)
         return 1
     frame = tidy(frame)
     table, problems = comparison(frame), unfinished(frame)
     print(table.to_markdown(index=False, disable_numparse=True))
     if len(problems):
         print(f"\n{len(problems)} cell(s) did not finish:\n" + problems.to_markdown(index=False))
-    paths = write_tables(table, problems, Path(args.out))
+    out = Path(args.out)
+    paths = write_tables(table, problems, out)
+    versus = published.reproduced_vs_published(frame)
+    print("\n" + (published.as_text(versus).to_markdown(index=False, disable_numparse=True) if len(versus) else NO_PUBLISHED_MATCH))
+    paths += write_published(versus, out)
+    if not args.no_figures:
+        from benchmark.figures import write_figures  # matplotlib only when drawing
+
+        paths += write_figures(frame, out, args.lr_budget)
     print("\nwrote " + ", ".join(map(str, paths)))
     return 0
 

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from pathlib import Path
 
 import pytest
 
-from benchmark import tables
+from benchmark import published, tables
 from benchmark.collect import collect
 
 
-def write_record(folder: Path, schedule: str, seed: int, acc: float, status: str = "finished", cell: str | None = None):
+def write_record(folder: Path, schedule: str, seed: int, acc: float, status: str = "finished", cell: str | None = None,
+                 dataset: str = "synthetic", model: str = "resnet20", width: float = 1.0, variant: str | None = None,
+                 epochs: int = 10, baseline: float = 90.0, pruner: str = "l1", sparsity: float = 0.4, **schedule_fields):
     record = {
-        "identity": {"cell": cell or f"cell-{schedule}-{seed}", "pruned": "p", "baseline": "b"},
-        "name": f"synthetic-resnet20-l1-{schedule}-T10-s{seed}",
+        "identity": {"cell": cell, "pruned": "p", "baseline": "b"},
+        "name": f"{dataset}-{model}-{pruner}-{schedule}-T{epochs}-s{seed}",
         "status": status,
-        "budget_epochs": 10,
-        "config": {"dataset": {"name": "synthetic"}, "model": {"name": "resnet20", "width": 1.0},
-                   "pruner": {"name": "l1", "ratio": 0.5, "stage_ratios": None, "skip_layers": []},
-                   "schedule": {"name": schedule}, "seed": {"baseline": 0, "prune": 0, "retrain": seed}},
-        "metrics": {"test_top1": acc, "baseline_test_top1": 90.0} if status == "finished" else {},
-        "model": {"params_before": 100, "params_after": 60, "flops_before": 1000, "flops_after": 500},
+        "budget_epochs": epochs,
+        "steps_per_epoch": 4,
+        "config": {"dataset": {"name": dataset}, "model": {"name": model, "width": width},
+                   "recipe": {"epochs": 16, "lr": 0.1, "milestones": [8, 12], "gamma": 0.1, "momentum": 0.9},
+                   "pruner": {"name": pruner, "ratio": 0.5, "stage_ratios": None, "skip_layers": [], "variant": variant},
+                   "schedule": {"name": schedule, **schedule_fields}, "budget": {"epochs": epochs, "fraction": None},
+                   "seed": {"baseline": 0, "prune": 0, "retrain": seed}},
+        "metrics": {"test_top1": acc, "baseline_test_top1": baseline} if status == "finished" else {},
+        "model": {"params_before": 100, "params_after": 60, "flops_before": 1000, "flops_after": 500,
+                  "sparsity": sparsity},
     }
+    if cell is None:  # distinct settings, distinct cells (as the suite's identity hash does)
+        record["identity"]["cell"] = "cell-" + hashlib.sha256(json.dumps(record["config"], sort_keys=True).encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "record.json").write_text(json.dumps(record))
+    return record
 
 
 ACC = {"ft": [80.0, 81.0, 79.5], "lrw": [82.0, 82.5, 81.0], "slr": [81.0, 80.0, 82.0], "clr": [84.0, 85.0, 84.5]}
@@ -58,10 +68,10 @@ def test_paired_difference_to_ft_is_marked_only_when_its_interval_excludes_zero(
 
 
 def test_the_same_cell_twice_counts_once_and_failures_are_listed(sweep):
-    write_record(sweep / "again", "ft", 0, 80.0, cell="cell-ft-0")
+    again = write_record(sweep / "again", "ft", 0, 80.0)  # the same cell as sweep/ft0
     write_record(sweep / "broken", "lrw", 7, 0.0, status="diverged")
     frame = tables.tidy(collect([sweep]))
-    assert (frame["identity.cell"] == "cell-ft-0").sum() == 1
+    assert (frame["identity.cell"] == again["identity"]["cell"]).sum() == 1
     assert "(n=3)" in tables.comparison(frame).iloc[0]["FT"]
     problems = tables.unfinished(frame)
     assert problems["status"].tolist() == ["diverged"]
@@ -73,3 +83,110 @@ def test_cli_writes_markdown_csv_latex_and_says_when_there_is_nothing(sweep, tmp
         assert (tmp_path / "results" / f"comparison.{suffix}").stat().st_size > 0
     assert tables.main([str(tmp_path / "empty"), "--out", str(tmp_path / "r2")]) == 1
     assert "no records found" in capsys.readouterr().err
+
+
+def test_variant_and_clr_lrw_get_rows_and_columns_of_their_own(tmp_path):
+    for seed, acc in enumerate([80.0, 81.0]):
+        write_record(tmp_path / f"b{seed}", "ft", seed, acc, variant="B")
+        write_record(tmp_path / f"u{seed}", "ft", seed, acc + 5)
+        write_record(tmp_path / f"c{seed}", "clr", seed, acc + 1, variant="B", max_lr_rule="lrw")
+        write_record(tmp_path / f"r{seed}", "clr", seed, acc + 2, variant="B", max_lr_rule="recipe")
+    table = tables.comparison(tables.tidy(collect([tmp_path]))).set_index("pruner")
+    assert sorted(table.index) == ["l1 0.5", "l1-B"]
+    assert table.loc["l1-B", "CLR"].startswith("**82.50") and table.loc["l1-B", "CLR_LRW"].startswith("81.50")
+    assert table.loc["l1 0.5", "FT"].startswith("85.50") and table.loc["l1 0.5", "CLR"] == ""
+
+
+def test_hundreds_of_records_with_duplicates_and_failures_collect_correctly(tmp_path):
+    """400 distinct cells (2 models x 2 pruners x 4 schedules x 5 budgets x 5 seeds), 40 copies
+    of some of them and 12 unfinished cells: every row mean and n must come out right."""
+    import itertools
+    import random
+
+    rng = random.Random(0)
+    expected = {}
+    grid = itertools.product(["resnet20", "resnet32"], ["l1", "random"], list(ACC), [10, 20, 30, 40, 50], range(5))
+    for i, (model, pruner, schedule, epochs, seed) in enumerate(grid):
+        acc = round(rng.uniform(60, 90), 2)
+        expected.setdefault((model, f"{pruner} 0.5", epochs, schedule), []).append(acc)
+        write_record(tmp_path / "runs" / str(i), schedule, seed, acc, model=model, pruner=pruner, epochs=epochs)
+        if i % 10 == 0:  # the same cell again, e.g. its copy in the cache
+            write_record(tmp_path / "cache" / str(i), schedule, seed, acc, model=model, pruner=pruner, epochs=epochs)
+    for i in range(12):
+        write_record(tmp_path / "bad" / str(i), "slr", 100 + i, 0.0, status=["diverged", "running", "failed"][i % 3])
+    frame = tables.tidy(collect([tmp_path]))
+    assert len(frame) == 412 and frame["identity.cell"].is_unique
+    table = tables.comparison(frame)
+    assert len(table) == 2 * 2 * 5
+    for _, row in table.iterrows():
+        for schedule in ACC:
+            accs = expected[(row["model"], row["pruner"], int(row["T"]), schedule)]
+            assert row[schedule.upper()].strip("*").startswith(f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f} (n=5)")
+    assert sorted(tables.unfinished(frame)["status"]) == sorted(["diverged", "running", "failed"] * 4)
+
+
+def test_published_numbers_load_as_data_with_the_papers_values():
+    cifar = published.load("cifar10_accuracy_change")
+    assert len(cifar) == 96 and not cifar.duplicated(["model", "variant", "schedule", "T"]).any()
+    assert set(cifar["model"] + "-" + cifar["variant"]) == {"resnet56-B", "resnet110-B", "vgg16-A"}
+    assert sorted(cifar["T"].unique()) == list(range(40, 153, 16)) and set(cifar["schedule"]) == set(ACC)
+    at = cifar.set_index(["model", "variant", "schedule", "T"])["delta"]
+    assert at[("resnet56", "B", "clr", 120)] == 0.32 and at[("resnet110", "B", "slr", 152)] == 0.21
+    assert at[("vgg16", "A", "lrw", 72)] == 0.0 and at[("resnet56", "B", "ft", 40)] == -0.53
+    taylor = published.load("imagenet_taylor_fo_bn").set_index("pruned_model")
+    assert len(taylor) == 3 and taylor.loc["Taylor-FO-BN-72%", "clr_top1"] == 75.22
+    dcp = published.load("imagenet_l1_clr_vs_dcp")
+    assert len(dcp) == 12 and (dcp["method"] == "DCP").sum() == 6
+    assert dcp.loc[(dcp["model"] == "resnet50") & (dcp["method"] == "L1 + CLR"), "pruned_top1"].tolist() == [76.03, 75.16, 72.92]
+
+
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper.md"
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason=f"{PAPER} is not here to check the transcription against")
+def test_every_published_cifar_value_matches_paper_md():
+    text = PAPER.read_text()
+    at = published.load("cifar10_accuracy_change").set_index(["model", "variant", "schedule", "T"])["delta"]
+    for title, (model, variant) in {"ResNet-56-B": ("resnet56", "B"), "ResNet-110-B": ("resnet110", "B"),
+                                    "VGG-16-A": ("vgg16", "A")}.items():
+        lines = [line for line in text.split(f"\n{title}\n", 1)[1].splitlines()[:6]]
+        budgets = [int(x) for x in lines[0].strip("|").split("|")[1:]]
+        for line in lines[2:6]:
+            name, *values = [c.strip() for c in line.strip("|").split("|")]
+            for epochs, value in zip(budgets, values):
+                assert at[(model, variant, name.lower(), epochs)] == pytest.approx(float(value))
+
+
+def test_reproduced_versus_published_matches_rows_and_marks_disagreements(tmp_path):
+    changes = {("resnet56", "B", "clr", 72): [0.1, 0.3, 0.2],  # published +0.20: agrees
+               ("resnet56", "B", "ft", 40): [-2.0, -2.1, -1.9],  # published -0.53: disagrees
+               ("vgg16", "A", "lrw", 72): [1.0]}  # published 0.00, n=1: never marked
+    for (model, variant, schedule, epochs), deltas in changes.items():
+        for seed, delta in enumerate(deltas):
+            write_record(tmp_path / f"{model}{schedule}{seed}", schedule, seed, 93.0 + delta, dataset="cifar10",
+                         model=model, variant=variant, epochs=epochs, baseline=93.0)
+    # Near misses that must not match: no variant, half width, CLR by the LRW rule, CIFAR-100, random.
+    write_record(tmp_path / "m1", "clr", 0, 90.0, dataset="cifar10", model="resnet56", epochs=72)
+    write_record(tmp_path / "m2", "clr", 0, 90.0, dataset="cifar10", model="resnet56", width=0.5, variant="B", epochs=72)
+    write_record(tmp_path / "m3", "clr", 0, 90.0, dataset="cifar10", model="resnet56", variant="B", epochs=72, max_lr_rule="lrw")
+    write_record(tmp_path / "m4", "clr", 0, 90.0, dataset="cifar100", model="resnet56", variant="B", epochs=72)
+    write_record(tmp_path / "m5", "clr", 0, 90.0, dataset="cifar10", model="resnet56", variant="B", epochs=72, pruner="random")
+    rows = published.reproduced_vs_published(tables.tidy(collect([tmp_path])))
+    paper = published.load("cifar10_accuracy_change").set_index(["model", "variant", "schedule", "T"])["delta"]
+    rows = rows.set_index(["model", "variant", "schedule", "T"]).loc[list(changes)].reset_index()
+    assert len(rows) == len(changes)  # each group once, the near misses nowhere
+    for row in rows.itertuples(index=False):
+        deltas = changes[(row.model, row.variant, row.schedule, row.T)]
+        assert row.n == len(deltas) and row.change == pytest.approx(statistics.mean(deltas))
+        assert row.published == paper[(row.model, row.variant, row.schedule, row.T)]
+        assert row.difference == pytest.approx(statistics.mean(deltas) - row.published)
+    assert rows["disagrees"].tolist() == [False, True, False]
+    assert rows["spread"].iloc[0] == pytest.approx(2 * statistics.stdev(changes[("resnet56", "B", "clr", 72)]))
+    text = published.as_text(rows)
+    assert text["difference"].iloc[1].endswith("!") and text["spread (2 sd)"].iloc[2] == "n=1: unknown"
+
+
+def test_cli_writes_the_published_comparison_and_says_when_nothing_matches(sweep, tmp_path, capsys):
+    assert tables.main([str(sweep), "--out", str(tmp_path / "r"), "--no-figures"]) == 0
+    assert "no cell matches a published setting" in (tmp_path / "r" / "published.md").read_text()
+    assert "no cell matches a published setting" in capsys.readouterr().out

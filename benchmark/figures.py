@@ -1,0 +1,194 @@
+"""The figures of ``make tables``: PNG and PDF, drawn with matplotlib's object API.
+
+- ``accuracy_change``: accuracy change versus the unpruned network against budget T, one
+  line per schedule with error bars (sd over seeds), one panel per (dataset, model,
+  pruner); the published curve dashed where the paper has one (the paper's summary figure).
+- ``lr_schedules``: the learning rate and momentum of every retraining schedule for one
+  budget, evaluated per iteration by :func:`benchmark.schedules.lr_momentum` itself.
+- ``accuracy_vs_sparsity``: final test top-1 against the fraction of parameters removed
+  (``model.sparsity``), one panel per (dataset, model, T), one line per pruner and schedule.
+
+Figures are built on ``matplotlib.figure.Figure`` rather than pyplot, so drawing sets no
+global backend or state and works headless (Agg for PNG, the PDF backend for PDF).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from benchmark import published, schema
+from benchmark.errors import ConfigError
+from benchmark.schedules import lr_momentum, validate
+
+SCHEDULE_ORDER = ["ft", "lrw", "slr", "clr", "clr_lrw"]
+SCHEDULE_CONFS = {"ft": schema.FTScheduleConf, "lrw": schema.LRWScheduleConf, "slr": schema.SLRScheduleConf,
+                  "clr": schema.CLRScheduleConf, "clr_lrw": schema.CLRScheduleConf}
+CIFAR_STEPS_PER_EPOCH = 782  # ceil(50000 / 64): CIFAR training set, the recipe's batch
+PAPER_BUDGET = 72
+
+
+def _colour(schedule: str) -> str:
+    index = SCHEDULE_ORDER.index(schedule) if schedule in SCHEDULE_ORDER else len(SCHEDULE_ORDER)
+    return f"C{index % 10}"
+
+
+def _ordered(names: Sequence[str]) -> List[str]:
+    return sorted(set(names), key=lambda s: (SCHEDULE_ORDER.index(s) if s in SCHEDULE_ORDER else 99, s))
+
+
+def _grid(panels: int, width: float = 4.2, height: float = 3.2) -> Tuple[Figure, List[Any]]:
+    columns = min(panels, 3)
+    rows = math.ceil(panels / columns)
+    fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel().tolist()
+    for extra in axes[panels:]:
+        extra.set_visible(False)
+    return fig, axes[:panels]
+
+
+def save(fig: Figure, out: Path, stem: str) -> List[Path]:
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths
+
+
+def _finished(frame: pd.DataFrame) -> pd.DataFrame:
+    done = frame[(frame["status"] == "finished") & frame["metrics.test_top1"].notna()]
+    return done.assign(change=done["metrics.test_top1"] - done["metrics.baseline_test_top1"])
+
+
+def accuracy_change(frame: pd.DataFrame) -> Figure | None:
+    """Accuracy change against T per schedule (mean, sd error bars); None without data."""
+    done = _finished(frame)
+    done = done[done["change"].notna() & done["T"].notna()]
+    if done.empty:
+        return None
+    paper = published.load("cifar10_accuracy_change")
+    groups = list(done.groupby(["dataset", "model", "pruner"], sort=True))
+    fig, axes = _grid(len(groups))
+    for ax, ((dataset, model, pruner), group) in zip(axes, groups):
+        for schedule in _ordered(group["schedule"]):
+            stats = group[group["schedule"] == schedule].groupby("T")["change"].agg(["mean", "std", "count"])
+            low, high = stats["count"].min(), stats["count"].max()
+            ax.errorbar(stats.index.astype(int), stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", ms=4,
+                        capsize=3, color=_colour(schedule),
+                        label=f"{schedule.upper()} (n={low}{'' if low == high else f'-{high}'})")
+        variant = group["variant"].dropna().unique()
+        if dataset == "cifar10" and group["config.pruner.name"].iloc[0] == "l1" and len(variant) == 1:
+            ref = paper[(paper["model"] == model) & (paper["variant"] == variant[0])]
+            for schedule, curve in ref.groupby("schedule"):
+                ax.plot(curve["T"], curve["delta"], ls="--", lw=1, color=_colour(schedule), alpha=0.7)
+            if len(ref):
+                ax.plot([], [], ls="--", color="grey", label="published")
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set(title=f"{dataset} {model} {pruner}", xlabel="retraining budget T (epochs)",
+               ylabel="top-1 change vs unpruned (points)")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def default_schedules() -> Dict[str, Any]:
+    """The four schedules with the schema's defaults (the paper's settings)."""
+    return {name: SCHEDULE_CONFS[name]() for name in ("ft", "lrw", "slr", "clr")}
+
+
+def _from_columns(cls: type, row: pd.Series, prefix: str) -> Any:
+    """A schema dataclass from a collected row's ``prefix.*`` columns; a null value (a field
+    absent from that cell's config) falls back to the schema default."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = row.get(prefix + field.name)
+        if isinstance(value, (list, np.ndarray)) or (value is not None and not pd.isna(value)):
+            values[field.name] = list(value) if isinstance(value, np.ndarray) else value
+    return cls(**values)
+
+
+def schedules_of(frame: pd.DataFrame) -> Tuple[Any, Dict[str, Any], int | None]:
+    """The recipe, the schedule configs and iterations per epoch that a sweep really ran."""
+    first = frame.iloc[0]
+    recipe = _from_columns(schema.RecipeConf, first, "config.recipe.")
+    confs = {}
+    for name in _ordered(frame["schedule"]):
+        if name in SCHEDULE_CONFS:
+            confs[name] = _from_columns(SCHEDULE_CONFS[name], frame[frame["schedule"] == name].iloc[0], "config.schedule.")
+    steps = pd.to_numeric(frame["steps_per_epoch"], errors="coerce").dropna()
+    return recipe, confs, (int(steps.iloc[0]) if len(steps) else None)
+
+
+def lr_schedules(epochs: int, steps_per_epoch: int = CIFAR_STEPS_PER_EPOCH, recipe: Any = None,
+                 schedules: Dict[str, Any] | None = None) -> Tuple[Figure, Dict[str, Dict[str, Line2D]]]:
+    """Learning rate (log scale) and momentum of each schedule over a T-epoch budget, one
+    point per iteration; returns the figure and its lines, ``{"lr": {name: line}, "momentum": ...}``."""
+    recipe = recipe or schema.RecipeConf()
+    schedules = schedules or default_schedules()
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    lr_ax, momentum_ax = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    lines: Dict[str, Dict[str, Line2D]] = {"lr": {}, "momentum": {}}
+    steps = np.arange(epochs * steps_per_epoch)
+    for name, conf in schedules.items():
+        try:
+            validate(conf, recipe, epochs)
+        except ConfigError:  # e.g. LRW cannot rewind further than E: nothing to draw
+            continue
+        values = np.array([lr_momentum(int(s), steps_per_epoch, epochs, conf, recipe) for s in steps])
+        x = steps / steps_per_epoch
+        lines["lr"][name], = lr_ax.plot(x, values[:, 0], color=_colour(name), label=name.upper())
+        lines["momentum"][name], = momentum_ax.plot(x, values[:, 1], color=_colour(name))
+    lr_ax.set(yscale="log", ylabel="learning rate",
+              title=f"retraining schedules, T = {epochs} epochs, {steps_per_epoch} iterations/epoch, E = {recipe.epochs}")
+    momentum_ax.set(xlabel="epoch", ylabel="momentum")
+    lr_ax.legend(fontsize=8)
+    return fig, lines
+
+
+def accuracy_vs_sparsity(frame: pd.DataFrame) -> Figure | None:
+    """Final test top-1 against parameters removed; None when no cell records its sparsity."""
+    done = _finished(frame)
+    done = done[pd.to_numeric(done["model.sparsity"], errors="coerce").notna() & (done["config.pruner.name"] != "none")]
+    if done.empty:
+        return None
+    done = done.assign(removed=100 * done["model.sparsity"].astype(float))
+    groups = list(done.groupby(["dataset", "model", "T"], sort=True))
+    fig, axes = _grid(len(groups))
+    markers = dict(zip(sorted(done["config.pruner.name"].unique()), "osD^v<>"))
+    for ax, ((dataset, model, epochs), group) in zip(axes, groups):
+        for pruner, schedule in sorted(set(zip(group["config.pruner.name"], group["schedule"])),
+                                       key=lambda ps: (ps[0], _ordered(group["schedule"]).index(ps[1]))):
+            part = group[(group["config.pruner.name"] == pruner) & (group["schedule"] == schedule)]
+            stats = part.groupby("pruner").agg(x=("removed", "mean"), y=("metrics.test_top1", "mean"),
+                                               sd=("metrics.test_top1", "std")).sort_values("x")
+            ax.errorbar(stats["x"], stats["y"], yerr=stats["sd"].fillna(0.0), marker=markers[pruner], ms=4,
+                        capsize=3, color=_colour(schedule), ls="-" if pruner == "l1" else ":",
+                        label=f"{pruner} {schedule.upper()}")
+        ax.axhline(group["metrics.baseline_test_top1"].mean(), color="grey", ls="--", lw=0.8, label="unpruned")
+        ax.set(title=f"{dataset} {model} T={epochs}", xlabel="parameters removed (%)", ylabel="test top-1 (%)")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def write_figures(frame: pd.DataFrame, out: Path, lr_budget: int | None = None) -> List[Path]:
+    """Every figure for a tidy frame into ``out``. The schedules are drawn as the sweep ran
+    them (its recipe, schedule configs and epoch length) at ``lr_budget`` or its most common
+    T; without cells, with the schema defaults at the paper's T = 72 on CIFAR-10."""
+    paths: List[Path] = []
+    for stem, fig in (("accuracy_change", accuracy_change(frame)), ("accuracy_vs_sparsity", accuracy_vs_sparsity(frame))):
+        if fig is not None:
+            paths += save(fig, out, stem)
+    budgets = frame["T"].dropna() if len(frame) else pd.Series(dtype=int)
+    if lr_budget is None:
+        lr_budget = int(budgets.mode().iloc[0]) if len(budgets) else PAPER_BUDGET
+    ran = frame[frame["T"] == lr_budget] if len(budgets) else frame.iloc[:0]
+    recipe, confs, steps = schedules_of(ran if len(ran) else frame) if len(frame) else (None, None, None)
+    fig, _ = lr_schedules(lr_budget, steps or CIFAR_STEPS_PER_EPOCH, recipe, confs)
+    return paths + save(fig, out, "lr_schedules")
