@@ -124,12 +124,20 @@ def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     return lr, (momentum if schedule.cycle_momentum else recipe.momentum)
 
 
+def _step(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+    """A published method's own recipe: lr x gamma at given epochs (or fractions of T), per epoch."""
+    epoch = step // steps_per_epoch
+    drops = list(schedule.milestones) + [int(f * epochs + 1e-9) for f in schedule.milestone_fractions]
+    return schedule.lr * schedule.gamma ** sum(1 for d in drops if epoch >= d), recipe.momentum
+
+
 SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]] = {
     "original": _original,
     "ft": _ft,
     "lrw": _lrw,
     "slr": _slr,
     "clr": _clr,
+    "step": _step,
 }
 
 

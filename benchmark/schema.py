@@ -123,6 +123,17 @@ class CLRScheduleConf(ScheduleConf):
 
 
 @dataclass
+class StepScheduleConf(ScheduleConf):
+    """A fixed step schedule: the retraining recipes of published methods the paper contrasts."""
+
+    name: str = "step"
+    lr: float = 0.01
+    milestones: List[int] = field(default_factory=list)  # epochs at which lr is multiplied by gamma
+    milestone_fractions: List[float] = field(default_factory=list)  # the same, as fractions of T
+    gamma: float = 0.1
+
+
+@dataclass
 class BudgetConf:
     """Retraining length: ``epochs`` T, or ``fraction`` of the original epochs E."""
 
@@ -201,4 +212,5 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)
     cs.store(group="schedule", name="base_clr", node=CLRScheduleConf)
+    cs.store(group="schedule", name="base_step", node=StepScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)

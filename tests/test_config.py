@@ -6,6 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from benchmark.cell import validate
 from tests.conftest import CONF, compose_config
 
 GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget"]
@@ -15,14 +16,27 @@ GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget"]
 def test_every_group_option_composes_and_resolves(group, option):
     cfg = compose_config([f"{group}={option}"])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    if group in ("dataset", "model", "schedule", "pruner"):
-        assert cfg[group].name in option or option.startswith(cfg[group].name)
+    assert validate(cfg) > 0  # the option passes the pre-training checks with the defaults
+    if group in ("dataset", "model"):
+        assert cfg[group].name == option
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
 def test_every_experiment_composes(experiment):
     cfg = compose_config([f"+experiment={experiment}"])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    validate(cfg)
+    text = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()
+    assert text[0] == "# @package _global_" and text[1].startswith("# "), "opens by naming what it reproduces"
+
+
+def test_paper_presets_sweep_schedules_budgets_and_three_runs():
+    cfg = compose_config(["+experiment=pfec_cifar10_resnet56", "seed.retrain=2"])
+    assert cfg.seed.baseline == 2 and cfg.seed.prune == 2 and cfg.pruner.variant == "B"
+    for name in ("pfec_cifar10_resnet56", "pfec_cifar100_resnet110", "pfec_cifar10_vgg16"):
+        params = OmegaConf.load(CONF / "experiment" / f"{name}.yaml").hydra.sweeper.params
+        assert params["schedule"] == "ft,lrw,slr,clr" and params["seed.retrain"] == "0,1,2"
+        assert [int(t) for t in params["budget.epochs"].split(",")] == list(range(40, 153, 16))
 
 
 def test_defaults_are_the_papers_cifar_setting():
