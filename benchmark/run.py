@@ -24,21 +24,27 @@ from benchmark.schema import register_configs  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    """Run or plan one cell; return its final test top-1 (the sweep's headline metric)."""
+def main(cfg: DictConfig) -> float | dict | None:
+    """Run or plan one cell; return its final test top-1 (the sweep's headline metric),
+    or in plan mode the plan (which ``benchmark.callbacks.PlanSummary`` totals over a sweep)."""
     from benchmark.cell import run_cell
     from benchmark.plan import format_plan, plan_cell
 
     try:
         if cfg.mode == "plan":
-            print(format_plan(plan_cell(cfg), cfg.plan.format))
-            return None
+            plan = plan_cell(cfg)
+            print(format_plan(plan, cfg.plan.format), flush=True)
+            return plan
         if cfg.mode != "run":
             raise ConfigError(f"mode={cfg.mode!r} is not one of: run, plan")
         record = run_cell(cfg, Path(HydraConfig.get().runtime.output_dir))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except OSError as error:  # full disk, read-only cache: earlier results stay intact (atomic writes)
+        print(f"error: cannot write {error.filename or ''} ({error.strerror or error}); "
+              "free space or point paths.cache / hydra.run.dir elsewhere", file=sys.stderr)
+        sys.exit(3)
     return record.get("metrics", {}).get("test_top1")
 
 

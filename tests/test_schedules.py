@@ -171,3 +171,14 @@ def test_bad_budgets_fail(epochs, fraction):
 
 def test_budget_fraction_resolves_against_original_epochs():
     assert schedules.retrain_epochs(SimpleNamespace(epochs=None, fraction=0.95), SimpleNamespace(epochs=160)) == 152
+
+
+@pytest.mark.parametrize("option,epochs,expected", [
+    ("hrank_cifar", 30, [0.01] * 5 + [0.001] * 25),
+    ("lin2019_cifar", 100, [0.001] * 100),
+    ("li2020", 120, [0.01] * 36 + [0.001] * 36 + [0.0001] * 48),
+    ("he2019", 90, [0.01] * 30 + [0.001] * 60),
+])
+def test_published_methods_recipes(option, epochs, expected):
+    """paper.md issue list: HRank /10 after 5 of 30; Lin 2019 fixed 0.001; Li 2020 /10 at 30% and 60%; He 2019 /10 after 30."""
+    assert epoch_lrs(option, epochs) == pytest.approx(expected)

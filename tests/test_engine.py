@@ -1,0 +1,168 @@
+"""The grid engine: pinned identities, shared artefacts, locks, resume after SIGKILL, faults."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.callbacks import summarise
+from benchmark.cell import run_cell
+from benchmark.identity import identity
+from benchmark.plan import plan_cell
+from benchmark.stages import locked
+from benchmark.train import load_checkpoint
+from tests.conftest import REPO, TINY, TINY_DATA, compose_config
+
+
+def test_identities_are_pinned():
+    """Changing what enters an identity orphans every cache: it must be a deliberate edit here."""
+    default = identity(compose_config([]), 40).as_dict()
+    demo = identity(compose_config(["+experiment=demo", "schedule=ft"]), 10).as_dict()
+    assert default == {"baseline": "base-d15a4205687971c3", "pruned": "prune-7e8a7244c46a0f13", "cell": "cell-525096d62ca705d0"}
+    assert demo == {"baseline": "base-7126bf4a65f9c0f3", "pruned": "prune-ecf8b8d9d071c651", "cell": "cell-045783f27aa44a9c"}
+
+
+def test_identity_ignores_paths_logging_and_device_but_not_results():
+    base = identity(compose_config([]), 40)
+    same = identity(compose_config(["paths.cache=/elsewhere", "wandb.mode=disabled", "device=cpu", "progress=off",
+                                    "dataset.root=/data", "budget=fraction", "budget.fraction=0.25"]), 40)
+    assert same == base
+    assert identity(compose_config(["seed.retrain=1"]), 40).baseline == base.baseline
+    assert identity(compose_config(["seed.retrain=1"]), 40).cell != base.cell
+    assert identity(compose_config(["seed.baseline=1"]), 40).baseline != base.baseline
+    assert identity(compose_config(["pruner.ratio=0.3"]), 40).pruned != base.pruned
+
+
+def _weights_digest(path: Path) -> str:
+    state = torch.load(path, weights_only=True)["state_dict"]
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode() + state[key].cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_every_schedule_starts_from_the_identical_pruned_weights(tiny_cfg, tmp_path):
+    ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "a")
+    pruned_file = tmp_path / "cache" / "pruned" / ft["identity"]["pruned"] / "model.pt"
+    before = _weights_digest(pruned_file)
+    clr = run_cell(tiny_cfg("schedule=clr", "budget.epochs=1"), tmp_path / "b")
+    assert clr["identity"]["pruned"] == ft["identity"]["pruned"]
+    assert _weights_digest(pruned_file) == before  # reused, not recomputed
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from benchmark.stages import locked
+with locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_lock_blocks_others_and_is_taken_over_when_its_holder_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "stage")], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert holder.stdout.readline().strip() == "held"
+    import fcntl
+
+    with open(tmp_path / "stage" / ".lock", "w") as handle:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    began = time.monotonic()
+    with locked(tmp_path / "stage"):
+        assert time.monotonic() - began < 30
+
+
+def _cli(args, cwd):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, str(REPO / "benchmark" / "run.py"), *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_a_cell_killed_with_sigkill_resumes_to_the_uninterrupted_record(tmp_path):
+    args = [*TINY_DATA, *[o for o in TINY if not o.startswith("budget")], "dataset.train_size=512",
+            "schedule=clr", "budget.epochs=6", "latency.repeats=0"]
+    whole = _cli([*args, f"paths.cache={tmp_path / 'c1'}", f"hydra.run.dir={tmp_path / 'r1'}"], tmp_path)
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    cut = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r2'}"], tmp_path)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # kill once retraining has checkpointed an epoch
+        found = list((tmp_path / "c2" / "cells").glob("*/checkpoint-round0.pt"))
+        if found and load_checkpoint(found[0]) and load_checkpoint(found[0])["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    cut.send_signal(signal.SIGKILL)
+    cut.wait()
+    again = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r3'}"], tmp_path)
+    assert again.wait(timeout=300) == 0, again.stderr.read()
+    log = (tmp_path / "r3" / "run.log").read_text()
+    assert "resuming after epoch" in log
+    a = json.loads((tmp_path / "r1" / "record.json").read_text())
+    b = json.loads((tmp_path / "r3" / "record.json").read_text())
+    assert b["status"] == "finished" and a["metrics"] == b["metrics"]
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+
+
+def test_a_corrupt_checkpoint_is_reported_and_recomputed(tiny_cfg, tmp_path, caplog):
+    cfg = tiny_cfg("schedule=ft")
+    first = run_cell(cfg, tmp_path / "a")
+    base_file = tmp_path / "cache" / "baselines" / first["identity"]["baseline"] / "model.pt"
+    base_file.write_bytes(base_file.read_bytes()[:100])  # truncated
+    (tmp_path / "cache" / "cells" / first["identity"]["cell"] / "record.json").unlink()
+    second = run_cell(cfg, tmp_path / "b")
+    assert "unreadable checkpoint" in caplog.text
+    assert second["metrics"] == first["metrics"]
+    assert load_checkpoint(base_file) is not None
+
+
+@pytest.mark.slow
+def test_iterative_pruning_records_every_round(tiny_cfg, tmp_path):
+    record = run_cell(tiny_cfg("pruner=mwp", "pruner.sparsity=0.3", "pruner.rounds=3", "budget.epochs=1"), tmp_path / "o")
+    rounds = record["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    assert [r["conv_sparsity"] for r in rounds] == pytest.approx([0.3, 0.51, 0.657], abs=2e-3)
+    assert all("test_top1" in r["metrics"] for r in rounds)
+    assert record["model"]["conv_sparsity"] == pytest.approx(0.657, abs=2e-3)
+    final = torch.load(tmp_path / "cache" / "cells" / record["identity"]["cell"] / "model.pt", weights_only=True)
+    for key, mask in final["state_dict"].items():  # pruned weights are exactly zero after retraining
+        if key.endswith("weight_mask"):
+            orig = final["state_dict"][key.replace("_mask", "_orig")]
+            assert torch.count_nonzero((orig * mask)[mask == 0]) == 0
+
+
+def test_sweep_plan_counts_shared_stages_once():
+    plans = [plan_cell(compose_config(["+experiment=demo", f"schedule={s}", f"pruner={p}"]))
+             for s in ("ft", "clr") for p in ("l1", "random")]
+    for p in plans:
+        p["cached"] = {"baseline": False, "pruned": False, "cell": False}
+    totals = summarise(plans + plans[:1])  # a repeated cell counts once
+    assert totals == {"cells": 4, "cells_finished": 0, "baselines_to_train": 1, "pruned_models_to_compute": 2,
+                      "epochs_to_train": 16 + 4 * 10}
+
+
+def test_an_unwritable_output_folder_fails_with_a_clear_message(tmp_path):
+    blocked = tmp_path / "ro"
+    blocked.mkdir()
+    blocked.chmod(0o500)
+    if os.access(blocked, os.W_OK):  # root ignores permissions: use a path under a file instead
+        blocked = tmp_path / "file"
+        blocked.write_text("")
+    for where in ([f"hydra.run.dir={blocked / 'run'}", f"paths.cache={tmp_path / 'c'}"],
+                  [f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache={blocked / 'cache'}"]):
+        out = _cli([*TINY_DATA, *TINY, *where], tmp_path)
+        assert out.wait(timeout=120) == 3
+        err = out.stderr.read()
+        assert err.startswith("error: cannot write") and str(blocked) in err and err.count("\n") == 1
