@@ -41,7 +41,8 @@ CORE_COLUMNS = [
     "budget_epochs", "steps_per_epoch", "seeds.baseline", "seeds.prune", "seeds.retrain",
     "metrics.test_top1", "metrics.test_top5", "metrics.baseline_test_top1", "metrics.pruned_test_top1",
     "metrics.final_train_loss", "model.params_before", "model.params_after", "model.flops_before",
-    "model.flops_after", "model.sparsity", "diverged.stage", "diverged.epoch", "path", "mtime", "source",
+    "model.flops_after", "model.sparsity", "diverged.stage", "diverged.epoch", "seconds.baseline", "seconds.prune",
+    "seconds.retrain", "seconds.cell", "path", "mtime", "source", "wandb_state",
 ]
 # W&B summary keys with these prefixes map onto record sections; the rest of the
 # per-epoch keys (``retrain/lr``, ``baseline/test_top1``, ...) are history, not results.
@@ -145,9 +146,11 @@ def inspect_run(run_dir: Path, timeout: float = 120.0) -> dict | None:
                         run.get("summary") or {}, run.get("state"), str(run_dir), mtime, "wandb-local")
 
 
-def read_wandb_dirs(roots: Iterable[Path], workers: int = 4) -> List[dict]:
-    """Records of every local W&B run under ``roots``; the CLI calls run concurrently."""
-    runs = find_wandb_runs(roots)
+def read_wandb_dirs(roots: Iterable[Path], workers: int = 4, skip: Iterable[str] = ()) -> List[dict]:
+    """Records of every local W&B run under ``roots`` except the cell ids in ``skip``; the
+    CLI calls (about half a second each) run concurrently."""
+    skip = {f"run-{cell}.wandb" for cell in skip}
+    runs = [run for run in find_wandb_runs(roots) if not any(p.name in skip for p in run.glob("run-*.wandb"))]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return [r for r in pool.map(inspect_run, runs) if r is not None and r["identity"]["cell"]]
 
@@ -207,7 +210,9 @@ def collect(roots: Iterable[Path], wandb_dirs: Iterable[Path] = (), wandb_projec
             wandb_group: str | None = None) -> pd.DataFrame:
     """One row per distinct cell identity from records, local W&B runs and the W&B API."""
     records = [r for r in map(_read, find_records(roots)) if r is not None]
-    records += read_wandb_dirs(wandb_dirs)
+    # A finished record wins over its cell's W&B run anyway: no need to inspect that run.
+    finished = [r["identity"]["cell"] for r in records if r.get("status") == "finished" and r.get("identity")]
+    records += read_wandb_dirs(wandb_dirs, skip=finished)
     if wandb_project:
         records += read_wandb_api(wandb_project, wandb_group)
     return frame_of(records)

@@ -64,8 +64,10 @@ def save(fig: Figure, out: Path, stem: str) -> List[Path]:
 
 
 def _finished(frame: pd.DataFrame) -> pd.DataFrame:
-    done = frame[(frame["status"] == "finished") & frame["metrics.test_top1"].notna()]
-    return done.assign(change=done["metrics.test_top1"] - done["metrics.baseline_test_top1"])
+    """Finished cells with numeric accuracies (a W&B-only column may hold objects) and the change."""
+    top1, baseline = (pd.to_numeric(frame[c], errors="coerce") for c in ("metrics.test_top1", "metrics.baseline_test_top1"))
+    done = frame.assign(**{"metrics.test_top1": top1, "metrics.baseline_test_top1": baseline, "change": top1 - baseline})
+    return done[(done["status"] == "finished") & top1.notna()]
 
 
 def accuracy_change(frame: pd.DataFrame) -> Figure | None:
@@ -81,8 +83,8 @@ def accuracy_change(frame: pd.DataFrame) -> Figure | None:
         for schedule in _ordered(group["schedule"]):
             stats = group[group["schedule"] == schedule].groupby("T")["change"].agg(["mean", "std", "count"])
             low, high = stats["count"].min(), stats["count"].max()
-            ax.errorbar(stats.index.astype(int), stats["mean"], yerr=stats["std"].fillna(0.0), marker="o", ms=4,
-                        capsize=3, color=_colour(schedule),
+            ax.errorbar(stats.index.to_numpy(int), stats["mean"].to_numpy(float),
+                        yerr=stats["std"].fillna(0.0).to_numpy(float), marker="o", ms=4, capsize=3, color=_colour(schedule),
                         label=f"{schedule.upper()} (n={low}{'' if low == high else f'-{high}'})")
         variant = group["variant"].dropna().unique()
         if dataset == "cifar10" and group["config.pruner.name"].iloc[0] == "l1" and len(variant) == 1:

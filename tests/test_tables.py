@@ -27,6 +27,7 @@ def write_record(folder: Path, schedule: str, seed: int, acc: float, status: str
                    "pruner": {"name": pruner, "ratio": 0.5, "stage_ratios": None, "skip_layers": [], "variant": variant},
                    "schedule": {"name": schedule, **schedule_fields}, "budget": {"epochs": epochs, "fraction": None},
                    "seed": {"baseline": 0, "prune": 0, "retrain": seed}},
+        "seeds": {"baseline": 0, "prune": 0, "retrain": seed},
         "metrics": {"test_top1": acc, "baseline_test_top1": baseline} if status == "finished" else {},
         "model": {"params_before": 100, "params_after": 60, "flops_before": 1000, "flops_after": 500,
                   "sparsity": sparsity},
