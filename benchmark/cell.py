@@ -100,13 +100,13 @@ def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.St
 
         # A fresh optimizer for the pruned model is built inside train, as in the paper.
         result = train(model, loader, epochs, cfg.schedule, cfg.recipe, cell_dir / f"checkpoint-round{r}.pt",
-                       desc, cfg.progress, evals.get("val"), log_epoch)
+                       desc, cfg.progress, evals.get("val"), log_epoch, cfg.fast)
         info["history"] = result.history
         if result.status != "finished":
             rounds.append(info)
             return {"status": result.status, "model": model, "history": history, "rounds": rounds,
                     "diverged": {"stage": "retrain", "round": r, "epoch": result.diverged_epoch}}
-        info["metrics"] = stages.evaluate_splits(model, evals)
+        info["metrics"] = stages.evaluate_splits(model, evals, cfg.fast)
         rounds.append(info)
         if r < spec.rounds - 1:
             atomic_save({"history": history, "state_dict": model.state_dict(), "rounds": json.dumps(rounds)},

@@ -91,10 +91,10 @@ class Stage:
     pruning_history: Dict[str, Any] = field(default_factory=pruning.empty_history)
 
 
-def evaluate_splits(model: nn.Module, evals: Dict[str, DeviceLoader]) -> Dict[str, float]:
+def evaluate_splits(model: nn.Module, evals: Dict[str, DeviceLoader], fast: bool = False) -> Dict[str, float]:
     metrics = {}
     for split, loader in evals.items():
-        result = evaluate(model, loader)
+        result = evaluate(model, loader, fast)
         metrics[f"{split}_top1"], metrics[f"{split}_top5"] = result["top1"], result["top5"]
     return metrics
 
@@ -116,10 +116,10 @@ def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, Device
         began = time.perf_counter()
         loader = DeviceLoader(splits.train, cfg.recipe.batch_size, device, augment=True, seed=cfg.seed.baseline)
         result = train(model, loader, cfg.recipe.epochs, schedules.original_schedule(), cfg.recipe,
-                       folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch)
+                       folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch, cfg.fast)
         if result.status != "finished":
             raise StageDiverged("baseline", result.diverged_epoch)
-        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals), "history": result.history,
+        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": result.history,
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model), **model_counts(model)}
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
@@ -142,7 +142,7 @@ def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoade
         model.load_state_dict(base.model.state_dict())
         spec = pruning_spec(cfg, model)
         history = pruning.prune(model, spec, cfg.seed.prune, batches)
-        meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, evals),
+        meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, evals, cfg.fast),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model), **model_counts(model)}
         atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")

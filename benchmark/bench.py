@@ -1,0 +1,184 @@
+"""``make bench``: training throughput of the suite's pipeline against the reference one.
+
+The reference is what the original study ran: a torchvision ``DataLoader`` over PIL
+images with ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip``, ``ToTensor`` and
+``Normalize`` applied one sample at a time, fp32. The suite keeps uint8 data on the
+device and augments whole batches there (``benchmark.data.DeviceLoader``), with the
+fast path of ``benchmark.train`` (channels_last, and bf16 autocast on CUDA).
+
+Both run in one process on the same model, alternating, warm-up steps excluded, and
+the median of the repeats is reported: images per second for the whole training step
+and for the data path alone, FLOPs per image and peak memory. Speed is reported here,
+never asserted in a test. Usage: ``python -m benchmark.bench [--steps 5 --repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark import pruning
+from benchmark.counting import count_macs
+from benchmark.data import MEAN, STD, DeviceLoader, Split
+from benchmark.models import build_model
+from benchmark.seeding import configure_backend, resolve_device
+from benchmark.train import fast_path
+
+CASES = [("resnet20", None), ("resnet56", None), ("resnet56", "B"), ("resnet56", "D"), ("resnet110", None),
+         ("vgg16", None), ("vgg16", "A")]
+
+
+def _model(name: str, variant: str | None, device: torch.device) -> nn.Module:
+    model = build_model(SimpleNamespace(name=name, width=1.0), 10)
+    if variant is not None:
+        spec = pruning.resolve(SimpleNamespace(name="l1", variant=variant, ratio=0.0, stage_ratios=None, skip_layers=[],
+                                               sparsity=0.0, rounds=1, taylor_batches=1, round_to=1), name)
+        pruning.prune(model, spec, seed=0)
+    return model.to(device)
+
+
+def _reference_batches(split: Split, batch: int) -> Callable[[], Iterator[Tuple[torch.Tensor, torch.Tensor]]]:
+    import torchvision.transforms as T
+    from PIL import Image
+
+    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
+    images = split.images.permute(0, 2, 3, 1).numpy()
+
+    class Pil(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(images)
+
+        def __getitem__(self, i: int):
+            return transform(Image.fromarray(images[i])), int(split.labels[i])
+
+    loader = torch.utils.data.DataLoader(Pil(), batch_size=batch, shuffle=True, num_workers=0, drop_last=True)
+    return lambda: iter(loader)
+
+
+def _suite_batches(split: Split, batch: int, device: torch.device) -> Callable[[], Iterator]:
+    loader = DeviceLoader(split, batch, device, augment=True, seed=0)
+    counter = iter(range(10**9))
+    return lambda: loader.epoch(next(counter))
+
+
+def _time(steps: int, warmup: int, batches: Callable[[], Iterator], step: Callable, device: torch.device) -> float:
+    """Images per second over ``steps`` steps after ``warmup`` untimed ones."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    it, done, began = batches(), 0, 0.0
+    for i in range(warmup + steps):
+        try:
+            x, y = next(it)
+        except StopIteration:
+            it = batches()
+            x, y = next(it)
+        if i == warmup:
+            sync()
+            began = time.perf_counter()
+        step(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+        done += len(y) if i >= warmup else 0
+    sync()
+    return done / (time.perf_counter() - began)
+
+
+def bench_case(name: str, variant: str | None, split: Split, args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
+    model = _model(name, variant, device)
+    macs = count_macs(model)
+    suite_model, autocast = fast_path(_model(name, variant, device), device, enabled=True)
+    suite_model.load_state_dict(model.state_dict())
+
+    def trainer(m: nn.Module, amp: Callable, channels_last: bool) -> Callable:
+        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with amp():
+                loss = F.cross_entropy(m(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    from contextlib import nullcontext
+
+    ref_step = trainer(model, nullcontext, False)
+    suite_step = trainer(suite_model, autocast, True)
+    ref_batches = _reference_batches(split, args.batch)
+    suite_batches = _suite_batches(split, args.batch, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    runs: Dict[str, List[float]] = {"suite": [], "reference": [], "suite_data": [], "reference_data": []}
+    for _ in range(args.repeats):  # alternate so drift hits both alike
+        runs["reference"].append(_time(args.steps, args.warmup, ref_batches, ref_step, device))
+        runs["suite"].append(_time(args.steps, args.warmup, suite_batches, suite_step, device))
+        runs["reference_data"].append(_time(args.data_steps, 1, ref_batches, lambda x, y: None, device))
+        runs["suite_data"].append(_time(args.data_steps, 1, suite_batches, lambda x, y: None, device))
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"model": name + (f"-{variant}" if variant else ""), "mflops_per_image": macs / 1e6,
+            "suite_img_s": med["suite"], "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
+            "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
+            "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak}
+
+
+def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
+    lines = [f"# Training throughput ({meta['device']}, batch {meta['batch']}, median of {meta['repeats']}, "
+             f"{meta['steps']} timed steps after {meta['warmup']} warm-up)", "",
+             "| model | MFLOPs/img | suite img/s | reference img/s | speed-up | data suite img/s | data reference img/s "
+             "| data speed-up | peak MiB |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['mflops_per_image']:.1f} | {r['suite_img_s']:.0f} | {r['reference_img_s']:.0f} | "
+                     f"{r['speedup']:.2f}x | {r['suite_data_img_s']:.0f} | {r['reference_data_img_s']:.0f} | "
+                     f"{r['data_speedup']:.1f}x | {r['peak_memory_mib']:.0f} |")
+    peak = "CUDA max allocated" if meta["device"].startswith("cuda") else "process max RSS"
+    lines += ["", f"Peak memory: {peak}. Reference: torchvision DataLoader + PIL transforms per sample, fp32.",
+              f"torch {meta['torch']}, {meta['threads']} threads."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: List[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--data-steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default=",".join(n + (f"-{v}" if v else "") for n, v in CASES))
+    parser.add_argument("--out", default="results")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    configure_backend(device, deterministic=False)
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8, generator=g),
+                  torch.randint(0, 10, (4096,), generator=g))
+    wanted = args.models.split(",")
+    rows = []
+    for name, variant in CASES:
+        if name + (f"-{variant}" if variant else "") in wanted:
+            rows.append(bench_case(name, variant, split, args, device))
+            print(json.dumps(rows[-1]), flush=True)
+    meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), "batch": args.batch,
+            "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    (out / "bench.md").write_text(to_markdown(rows, meta))
+    print(to_markdown(rows, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
