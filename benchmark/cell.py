@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from benchmark import pruning, schedules, stages
+from benchmark import distributed, pruning, schedules, stages
 from benchmark.data import DeviceLoader, Splits, load_splits
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
@@ -128,6 +128,8 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
         return done
 
     device = resolve_device(cfg.device)
+    if distributed.init_from_env(device):  # several processes: DDP, rank 0 writes and logs
+        device = distributed.local_device(device)
     configure_backend(device, cfg.deterministic)
     spec = stages.pruning_spec(cfg, stages.dense_model(cfg, device))  # fails before any data or training
     splits = load_splits(cfg.dataset)
@@ -139,7 +141,8 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
     record["status"] = "running"
     stages.write_json(record, output_dir / "record.json")
 
-    with tracked(cfg.wandb, record["config"], record["name"], record["comparison"], ident.cell, output_dir) as tracker:
+    wandb_cfg = cfg.wandb if distributed.is_main() else OmegaConf.create({"mode": "disabled"})
+    with tracked(wandb_cfg, record["config"], record["name"], record["comparison"], ident.cell, output_dir) as tracker:
         try:
             base = stages.baseline(cfg, ident, splits, evals, device,
                                    lambda row: tracker.log({f"baseline/{k}": v for k, v in row.items()}))

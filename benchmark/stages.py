@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import torch
 from torch import nn
 
-from benchmark import pruning, schedules
+from benchmark import distributed, pruning, schedules
 from benchmark.counting import count_macs, count_params
 from benchmark.data import DeviceLoader, Splits
 from benchmark.identity import Identity
@@ -57,7 +57,10 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 def write_json(obj: Dict[str, Any], path: Path) -> None:
-    """Atomic JSON write: readers see the old file or the new one, never a torn one."""
+    """Atomic JSON write: readers see the old file or the new one, never a torn one.
+    Only rank 0 writes when training is distributed."""
+    if not distributed.is_main():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
@@ -107,7 +110,7 @@ def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, Device
              log_epoch: Callable[[Dict[str, float]], None]) -> Stage:
     """The trained dense model: loaded from the cache, or trained with the original recipe."""
     folder = Path(cfg.paths.cache) / "baselines" / ident.baseline
-    with locked(folder):
+    with distributed.main_only(locked(folder)):
         saved = load_checkpoint(folder / "model.pt")
         model = dense_model(cfg, device)
         if saved is not None:
@@ -131,7 +134,7 @@ def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoade
            batches: Optional[pruning.structured.Batches] = None) -> Stage:
     """The model after the first pruning round, stored as pruning history plus weights."""
     folder = Path(cfg.paths.cache) / "pruned" / ident.pruned
-    with locked(folder):
+    with distributed.main_only(locked(folder)):
         saved = load_checkpoint(folder / "model.pt")
         if saved is not None:
             model = pruning.rebuild(dense_model(cfg, device), saved["history"])

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark import schedules
+from benchmark import distributed, schedules
 from benchmark.data import DeviceLoader
 from benchmark.progress import bar
 
@@ -42,7 +42,10 @@ class TrainResult:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file and rename it, so a crash never leaves half a file."""
+    """Write to a temporary file and rename it, so a crash never leaves half a file.
+    Only rank 0 writes when training is distributed."""
+    if not distributed.is_main():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -114,6 +117,7 @@ def train(
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch.
     ``fast`` turns on the device's speed settings (see :func:`fast_path`)."""
     model, autocast = fast_path(model, loader.device, fast)
+    forward = distributed.wrap(model)  # DDP when several processes train together
     steps = len(loader)
     schedule, recipe = schedules.as_plain(schedule), schedules.as_plain(recipe)
     first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
@@ -141,11 +145,12 @@ def train(
         correct = torch.zeros((), device=loader.device)
         seen = 0
         for i, (images, labels) in enumerate(bar(loader.epoch(epoch), progress, total=steps, leave=False, unit="it")):
+            images, labels = distributed.shard(images), distributed.shard(labels)
             lr, momentum = schedules.lr_momentum(epoch * steps + i, steps, epochs, schedule, recipe)
             for group in optimizer.param_groups:
                 group["lr"], group["momentum"] = lr, momentum
             with autocast():
-                logits = model(_layout(images, fast))
+                logits = forward(_layout(images, fast))
                 loss = F.cross_entropy(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -154,11 +159,13 @@ def train(
             loss_sum += loss.detach() * len(labels)
             correct += (logits.argmax(1) == labels).sum()
             seen += len(labels)
+        totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=loss_sum.device)])
+        loss_sum, correct, seen = distributed.all_sum(totals).tolist()  # over ranks when distributed
         row = {
             "epoch": epoch,
             "lr": schedules.lr_momentum(epoch * steps, steps, epochs, schedule, recipe)[0],
-            "train_loss": loss_sum.item() / seen,
-            "train_top1": 100.0 * correct.item() / seen,
+            "train_loss": loss_sum / seen,
+            "train_top1": 100.0 * correct / seen,
         }
         if not math.isfinite(row["train_loss"]):
             log.error("%s: loss is %s at epoch %d; stopping as diverged", desc, row["train_loss"], epoch)
