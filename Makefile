@@ -1,8 +1,9 @@
 # Everyday commands; each one is a single line a researcher could type by hand.
 PYTHON ?= python
 SWEEP ?= outputs
+SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo test tables plan clean
+.PHONY: install demo test tables plan clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test]"
@@ -14,7 +15,7 @@ demo:  ## FT/LRW/SLR/CLR after L1 and random pruning on synthetic data, then the
 test:  ## the CPU test suite (the command CI runs)
 	$(PYTHON) -m pytest -q tests
 
-tables:  ## collect every record under $(SWEEP) into results/comparison.{md,csv,tex}
+tables:  ## every record under $(SWEEP) into results/: comparison and published tables (md, csv, tex), figures (png, pdf)
 	$(PYTHON) -m benchmark.tables $(SWEEP) --out results
 
 plan:  ## what the default cell would compute, without training
@@ -22,3 +23,9 @@ plan:  ## what the default cell would compute, without training
 
 clean:  ## remove run folders and the artefact cache (results/ is kept)
 	rm -rf outputs cache multirun
+
+slurm-up:  ## a single-node Slurm cluster under $(SLURM_ROOT) for tests/test_slurm.py (then export SLURM_CONF as printed)
+	ROOT=$(SLURM_ROOT) bash scripts/slurm_up.sh
+
+slurm-down:  ## stop the cluster that slurm-up started
+	ROOT=$(SLURM_ROOT) bash scripts/slurm_down.sh

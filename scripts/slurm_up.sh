@@ -27,6 +27,14 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null \
   apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 fi
 
+# The ports are fixed: a cluster still running would answer in place of this one.
+for port in 6817 6818 6819 3307; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "slurm_up: port $port is in use: is a cluster already up? Stop it with ROOT=<its root> bash scripts/slurm_down.sh" >&2
+    exit 1
+  fi
+done
+
 # 2. munge: a private key and socket; the socket dir must be o+x, the key 0400
 mkdir -p "$ROOT"/{etc,munge,state,spool,log,run,mysql}
 chmod 755 "$ROOT" "$ROOT/munge"
