@@ -3,7 +3,7 @@ PYTHON ?= python
 SWEEP ?= outputs
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo test tables plan clean slurm-up slurm-down
+.PHONY: install demo test tables plan bench clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test]"
@@ -17,6 +17,9 @@ test:  ## the CPU test suite (the command CI runs)
 
 tables:  ## every record under $(SWEEP) into results/: comparison and published tables (md, csv, tex), figures (png, pdf)
 	$(PYTHON) -m benchmark.tables $(SWEEP) --out results
+
+bench:  ## training images/s: the suite's pipeline vs the reference DataLoader, into results/bench.{md,json}
+	$(PYTHON) -m benchmark.bench --out results
 
 plan:  ## what the default cell would compute, without training
 	$(PYTHON) benchmark/run.py mode=plan

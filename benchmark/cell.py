@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from benchmark import distributed, pruning, schedules, stages
-from benchmark.data import DeviceLoader, Splits, load_splits
+from benchmark.data import Data, image_size, open_data
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity
@@ -69,14 +69,13 @@ def _record(cfg: DictConfig, ident: Identity, epochs: int, steps: int, device: t
     }
 
 
-def _taylor_batches(cfg: DictConfig, splits: Splits, device: torch.device) -> Callable:
-    """The first training batches in a fixed order: what Taylor-FO-BN scores over."""
-    loader = DeviceLoader(splits.train, cfg.recipe.batch_size, device, augment=True, seed=cfg.seed.prune)
-    return lambda: (batch for _, batch in zip(range(cfg.pruner.taylor_batches), loader.epoch(0)))
+def _taylor_batches(cfg: DictConfig, data: Data) -> Callable:
+    """The first training batches of the pruning seed: what Taylor-FO-BN scores over."""
+    return lambda: (batch for _, batch in zip(range(cfg.pruner.taylor_batches), data.train(cfg.seed.prune).epoch(0)))
 
 
-def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.Stage, loader: DeviceLoader,
-                    evals: Dict[str, DeviceLoader], epochs: int, cell_dir: Path, tracker: Tracker,
+def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.Stage, loader: Any,
+                    evals: Dict[str, Any], epochs: int, cell_dir: Path, tracker: Tracker,
                     batches: Callable, device: torch.device) -> Dict[str, Any]:
     """Retrain the pruned model; for iterative pruning, prune again and retrain each round.
     A finished intermediate round is saved, so an interrupted cell resumes after it."""
@@ -84,14 +83,15 @@ def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.St
     for r in reversed(range(spec.rounds - 1)):
         saved = load_checkpoint(cell_dir / f"round{r}.pt")
         if saved is not None:
-            model = pruning.rebuild(stages.dense_model(cfg, device), saved["history"])
+            model = pruning.rebuild(stages.dense_model(cfg, device), saved["history"], image_size(cfg.dataset))
             model.load_state_dict(saved["state_dict"])
             history, rounds, first = saved["history"], json.loads(saved["rounds"]), r + 1
             break
     for r in range(first, spec.rounds):
         if r > 0:
-            history = pruning.prune(model, spec, cfg.seed.prune + r, batches, history=history)
-        info: Dict[str, Any] = {"round": r, **stages.model_counts(model)}
+            history = pruning.prune(model, spec, cfg.seed.prune + r, batches, history=history,
+                                    image_size=image_size(cfg.dataset))
+        info: Dict[str, Any] = {"round": r, **stages.model_counts(model, image_size(cfg.dataset))}
         seed_everything(cfg.seed.retrain + r)
         desc = f"retrain {cfg.schedule.name}" + (f" round {r + 1}/{spec.rounds}" if spec.rounds > 1 else "")
 
@@ -132,11 +132,9 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
         device = distributed.local_device(device)
     configure_backend(device, cfg.deterministic)
     spec = stages.pruning_spec(cfg, stages.dense_model(cfg, device))  # fails before any data or training
-    splits = load_splits(cfg.dataset)
-    evals = {"test": DeviceLoader(splits.test, 500, device, augment=False)}
-    if splits.val is not None:
-        evals["val"] = DeviceLoader(splits.val, 500, device, augment=False)
-    loader = DeviceLoader(splits.train, cfg.recipe.batch_size, device, augment=True, seed=cfg.seed.retrain)
+    data = open_data(cfg, device)
+    evals = data.evals
+    loader = data.train(cfg.seed.retrain)
     record = _record(cfg, ident, epochs, len(loader), device)
     record["status"] = "running"
     stages.write_json(record, output_dir / "record.json")
@@ -144,13 +142,13 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
     wandb_cfg = cfg.wandb if distributed.is_main() else OmegaConf.create({"mode": "disabled"})
     with tracked(wandb_cfg, record["config"], record["name"], record["comparison"], ident.cell, output_dir) as tracker:
         try:
-            base = stages.baseline(cfg, ident, splits, evals, device,
+            base = stages.baseline(cfg, ident, data, device,
                                    lambda row: tracker.log({f"baseline/{k}": v for k, v in row.items()}))
         except stages.StageDiverged as error:
             record.update(status="diverged", diverged={"stage": error.stage, "epoch": error.epoch})
             stages.write_json(record, output_dir / "record.json")
             return record
-        batches = _taylor_batches(cfg, splits, device)
+        batches = _taylor_batches(cfg, data)
         pruned = stages.pruned(cfg, ident, base, evals, device, batches)
         started = time.perf_counter()
         outcome = _retrain_rounds(cfg, spec, pruned, loader, evals, epochs, cell_dir, tracker, batches, device)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 
@@ -117,7 +117,7 @@ def _carve(train: Split, dataset_cfg: Conf) -> Tuple[Split, Optional[Split]]:
     return pick(rest), (pick(val_idx) if len(val_idx) else None)
 
 
-DATASETS = ("synthetic", "cifar10", "cifar100")
+DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet")
 _OFFICIAL_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
 
 
@@ -125,6 +125,13 @@ def train_length(dataset_cfg: Conf) -> int:
     """Images per training epoch, known without loading the data (plan mode)."""
     if dataset_cfg.name not in DATASETS:
         raise ConfigError(f"dataset={dataset_cfg.name!r} is unknown; valid: {', '.join(DATASETS)}")
+    if dataset_cfg.name == "imagenet":
+        from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+        from benchmark.imagenet import folders
+
+        train = folders(dataset_cfg)["train"]
+        return len(make_dataset(str(train), find_classes(str(train))[1], IMG_EXTENSIONS))
     full = dataset_cfg.train_size if dataset_cfg.name == "synthetic" else _OFFICIAL_TRAIN_SIZES[dataset_cfg.name]
     rest = full - dataset_cfg.val_size
     return rest if dataset_cfg.train_subset is None else min(rest, dataset_cfg.train_subset)
@@ -190,12 +197,36 @@ class DeviceLoader:
         return self._normalise(cropped)
 
 
-def loaders(splits: Splits, batch_size: int, device: torch.device, seed: int) -> Dict[str, DeviceLoader]:
-    """The training loader (augmented, seeded) and plain loaders for evaluation."""
-    result = {
-        "train": DeviceLoader(splits.train, batch_size, device, augment=True, seed=seed),
-        "test": DeviceLoader(splits.test, 500, device, augment=False),
-    }
+def image_size(dataset_cfg: Conf) -> int:
+    """Side of the square images a dataset feeds the model (32 for CIFAR)."""
+    return int(dataset_cfg.get("image_size", 32)) if hasattr(dataset_cfg, "get") else 32
+
+
+@dataclass
+class Data:
+    """What a cell trains and evaluates on, whatever the dataset.
+
+    ``train(seed)`` makes the augmented training loader for one stage (baseline,
+    pruning scores, retraining each have their seed); ``evals`` maps split names
+    (``test``, and ``val`` when carved) to plain loaders.
+    """
+
+    train: Callable[[int], Any]
+    evals: Dict[str, Any]
+
+
+def open_data(cfg: Conf, device: torch.device) -> Data:
+    """Loaders for ``cfg.dataset``: in-memory uint8 tensors for CIFAR and synthetic data,
+    a streaming ImageFolder for ImageNet."""
+    batch = cfg.recipe.batch_size
+    if cfg.dataset.name == "imagenet":
+        from benchmark.imagenet import FolderLoader, folders
+
+        paths, size, workers = folders(cfg.dataset), cfg.dataset.image_size, cfg.dataset.workers
+        return Data(train=lambda seed: FolderLoader(paths["train"], size, batch, device, True, workers, seed),
+                    evals={"test": FolderLoader(paths["val"], size, batch, device, False, workers)})
+    splits = load_splits(cfg.dataset)
+    evals = {"test": DeviceLoader(splits.test, 500, device, augment=False)}
     if splits.val is not None:
-        result["val"] = DeviceLoader(splits.val, 500, device, augment=False)
-    return result
+        evals["val"] = DeviceLoader(splits.val, 500, device, augment=False)
+    return Data(train=lambda seed: DeviceLoader(splits.train, batch, device, augment=True, seed=seed), evals=evals)

@@ -22,7 +22,7 @@ from typing import Any, Dict
 from omegaconf import DictConfig, OmegaConf
 
 # Dataset fields that say where data lives or how to fetch it, not what it is.
-_DATASET_LOCATION_FIELDS = ("root", "download")
+_DATASET_LOCATION_FIELDS = ("root", "download", "workers")
 
 
 def _plain(node: Any) -> Any:

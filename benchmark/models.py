@@ -157,10 +157,17 @@ MODELS: Dict[str, Callable[[int, float], nn.Module]] = {
 }
 
 
+IMAGENET_MODELS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}
+
+
 def build_model(model_cfg, num_classes: int) -> nn.Module:
-    """The dense network named by ``model.name`` at ``model.width``."""
+    """The dense network named by ``model.name`` (CIFAR models at ``model.width``)."""
+    if model_cfg.name in IMAGENET_MODELS:
+        from benchmark.imagenet import TorchvisionResNet
+
+        return TorchvisionResNet(IMAGENET_MODELS[model_cfg.name], num_classes, getattr(model_cfg, "pretrained", False))
     if model_cfg.name not in MODELS:
-        raise ConfigError(f"model={model_cfg.name!r} is unknown; valid: {', '.join(MODELS)}")
+        raise ConfigError(f"model={model_cfg.name!r} is unknown; valid: {', '.join([*MODELS, *IMAGENET_MODELS])}")
     if not model_cfg.width > 0:
         raise ConfigError(f"model.width={model_cfg.width} must be > 0")
     return MODELS[model_cfg.name](num_classes, model_cfg.width)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from benchmark import pruning, schedules, stages
 from benchmark.cell import TERMINAL_STATUSES, read_record, validate
-from benchmark.data import train_length
+from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
 
 
@@ -26,13 +26,14 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
     model = stages.dense_model(cfg, torch.device("cpu"))
-    before = stages.model_counts(model)
+    size = image_size(cfg.dataset)
+    before = stages.model_counts(model, size)
     spec = stages.pruning_spec(cfg, model)
     history = None
     for r in range(spec.rounds):  # widths do not depend on the scores: L1 stands in for all
         history = pruning.prune(model, spec, cfg.seed.prune + r, criterion="l1" if spec.structured else None,
-                                history=history)
-    after = stages.model_counts(model)
+                                history=history, image_size=size)
+    after = stages.model_counts(model, size)
     steps = math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size)
     cache = Path(cfg.paths.cache)
     record = read_record(cache / "cells" / ident.cell / "record.json")

@@ -40,11 +40,22 @@ class SyntheticDatasetConf(DatasetConf):
 
 
 @dataclass
+class ImageFolderDatasetConf(DatasetConf):
+    """ImageNet-style data: ``root/train/<class>/*`` and ``root/val/<class>/*``."""
+
+    name: str = "imagenet"
+    num_classes: int = 1000
+    image_size: int = 224  # training crop and evaluation centre crop
+    workers: int = 8  # DataLoader worker processes (not part of the identity)
+
+
+@dataclass
 class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
-    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16
-    width: float = 1.0
+    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50
+    width: float = 1.0  # CIFAR models only
+    pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
 
 
 @dataclass
@@ -206,6 +217,7 @@ def register_configs() -> None:
     cs.store(name="base_config", node=BenchmarkConf)
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
     cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConf)
+    cs.store(group="dataset", name="base_imagefolder", node=ImageFolderDatasetConf)
     cs.store(group="model", name="base_model", node=ModelConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)

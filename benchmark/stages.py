@@ -24,7 +24,7 @@ from torch import nn
 
 from benchmark import distributed, pruning, schedules
 from benchmark.counting import count_macs, count_params
-from benchmark.data import DeviceLoader, Splits
+from benchmark.data import Data, DeviceLoader, image_size
 from benchmark.identity import Identity
 from benchmark.latency import forward_latency
 from benchmark.models import build_model
@@ -73,9 +73,9 @@ def dense_model(cfg: Conf, device: torch.device) -> nn.Module:
     return build_model(cfg.model, cfg.dataset.num_classes).to(device)
 
 
-def model_counts(model: nn.Module) -> Dict[str, Any]:
-    """Remaining parameters, multiply-accumulates and zeroed conv weights of a model."""
-    return {"params": count_params(model), "flops": count_macs(model), "conv_sparsity": pruning.conv_sparsity(model)}
+def model_counts(model: nn.Module, size: int = 32) -> Dict[str, Any]:
+    """Remaining parameters, multiply-accumulates (one ``size``-pixel image) and zeroed conv weights."""
+    return {"params": count_params(model), "flops": count_macs(model, size), "conv_sparsity": pruning.conv_sparsity(model)}
 
 
 def pruning_spec(cfg: Conf, model: nn.Module) -> pruning.PruningSpec:
@@ -83,7 +83,8 @@ def pruning_spec(cfg: Conf, model: nn.Module) -> pruning.PruningSpec:
     spec = pruning.resolve(cfg.pruner, cfg.model.name)
     pruning.validate(spec, model)
     if cfg.pruner.target_reduction is not None:
-        spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction)
+        spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction,
+                                    image_size=image_size(cfg.dataset))
     return spec
 
 
@@ -103,12 +104,14 @@ def evaluate_splits(model: nn.Module, evals: Dict[str, DeviceLoader], fast: bool
 
 
 def latency(cfg: Conf, model: nn.Module) -> Optional[Dict[str, Any]]:
-    return forward_latency(model, cfg.latency.batch, cfg.latency.warmup, cfg.latency.repeats)
+    return forward_latency(model, cfg.latency.batch, cfg.latency.warmup, cfg.latency.repeats, image_size(cfg.dataset))
 
 
-def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, DeviceLoader], device: torch.device,
+def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
              log_epoch: Callable[[Dict[str, float]], None]) -> Stage:
-    """The trained dense model: loaded from the cache, or trained with the original recipe."""
+    """The trained dense model: loaded from the cache, trained with the original recipe, or
+    (``model.pretrained``) torchvision's pretrained weights, evaluated."""
+    evals = data.evals
     folder = Path(cfg.paths.cache) / "baselines" / ident.baseline
     with distributed.main_only(locked(folder)):
         saved = load_checkpoint(folder / "model.pt")
@@ -116,14 +119,17 @@ def baseline(cfg: Conf, ident: Identity, splits: Splits, evals: Dict[str, Device
         if saved is not None:
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"])
-        began = time.perf_counter()
-        loader = DeviceLoader(splits.train, cfg.recipe.batch_size, device, augment=True, seed=cfg.seed.baseline)
-        result = train(model, loader, cfg.recipe.epochs, schedules.original_schedule(), cfg.recipe,
-                       folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch, cfg.fast)
-        if result.status != "finished":
-            raise StageDiverged("baseline", result.diverged_epoch)
-        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": result.history,
-                "seconds": time.perf_counter() - began, "latency": latency(cfg, model), **model_counts(model)}
+        began, history = time.perf_counter(), []
+        if not cfg.model.get("pretrained", False):
+            result = train(model, data.train(cfg.seed.baseline), cfg.recipe.epochs, schedules.original_schedule(),
+                           cfg.recipe, folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch,
+                           cfg.fast)
+            if result.status != "finished":
+                raise StageDiverged("baseline", result.diverged_epoch)
+            history = result.history
+        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+                "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
+                **model_counts(model, image_size(cfg.dataset))}
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
         (folder / "checkpoint.pt").unlink(missing_ok=True)
@@ -137,16 +143,17 @@ def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoade
     with distributed.main_only(locked(folder)):
         saved = load_checkpoint(folder / "model.pt")
         if saved is not None:
-            model = pruning.rebuild(dense_model(cfg, device), saved["history"])
+            model = pruning.rebuild(dense_model(cfg, device), saved["history"], image_size(cfg.dataset))
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"], saved["history"])
         began = time.perf_counter()
         model = dense_model(cfg, device)
         model.load_state_dict(base.model.state_dict())
         spec = pruning_spec(cfg, model)
-        history = pruning.prune(model, spec, cfg.seed.prune, batches)
+        history = pruning.prune(model, spec, cfg.seed.prune, batches, image_size=image_size(cfg.dataset))
         meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, evals, cfg.fast),
-                "seconds": time.perf_counter() - began, "latency": latency(cfg, model), **model_counts(model)}
+                "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
+                **model_counts(model, image_size(cfg.dataset))}
         atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
         return Stage(model, meta, history)

@@ -31,32 +31,33 @@ def empty_history() -> History:
 
 
 def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batches] = None,
-          criterion: Optional[str] = None, history: Optional[History] = None) -> History:
+          criterion: Optional[str] = None, history: Optional[History] = None, image_size: int = 32) -> History:
     """Apply one round of ``spec`` in place; return ``history`` extended by this round."""
     validate(spec, model)
     history = copy.deepcopy(history) if history is not None else empty_history()
     if spec.structured:
-        history["filters"] += prune_filters(model, spec, seed, batches, criterion)
+        history["filters"] += prune_filters(model, spec, seed, batches, criterion, image_size)
     elif spec.unstructured:
         masked = prune_weights(model, spec, seed)
         history["masked"] = sorted(set(history["masked"]) | set(masked))
     return history
 
 
-def rebuild(model: nn.Module, history: History) -> nn.Module:
+def rebuild(model: nn.Module, history: History, image_size: int = 32) -> nn.Module:
     """The pruned architecture (and mask buffers) from the dense model and a history;
     load the saved state_dict into the result."""
-    replay(model, history.get("filters", []))
+    replay(model, history.get("filters", []), image_size)
     return attach_masks(model, history.get("masked", []))
 
 
-def _reduction(model: nn.Module, spec: PruningSpec, metric: str, dense: float) -> float:
+def _reduction(model: nn.Module, spec: PruningSpec, metric: str, dense: float, image_size: int) -> float:
     trial = copy.deepcopy(model)
-    prune_filters(trial, spec, seed=0, criterion="l1")
-    return 1.0 - (count_params(trial) if metric == "params" else count_macs(trial)) / dense
+    prune_filters(trial, spec, seed=0, criterion="l1", image_size=image_size)
+    return 1.0 - (count_params(trial) if metric == "params" else count_macs(trial, image_size)) / dense
 
 
-def match_target(model: nn.Module, spec: PruningSpec, metric: str, target: float, steps: int = 20) -> PruningSpec:
+def match_target(model: nn.Module, spec: PruningSpec, metric: str, target: float, steps: int = 20,
+                 image_size: int = 32) -> PruningSpec:
     """The uniform-ratio spec whose parameter (or FLOP) reduction comes closest to ``target``,
     found by bisection, as the paper does to meet other methods' published sizes."""
     if not spec.structured:
@@ -65,15 +66,15 @@ def match_target(model: nn.Module, spec: PruningSpec, metric: str, target: float
         raise ConfigError(f"pruner.target_metric={metric!r} is not one of: params, flops")
     if not 0.0 < target < 1.0:
         raise ConfigError(f"pruner.target_reduction={target} must lie in (0, 1)")
-    dense = count_params(model) if metric == "params" else count_macs(model)
+    dense = count_params(model) if metric == "params" else count_macs(model, image_size)
     low, high = 0.0, 0.99
-    if _reduction(model, with_ratio(spec, high), metric, dense) < target:
+    if _reduction(model, with_ratio(spec, high), metric, dense, image_size) < target:
         raise ConfigError(f"pruner.target_reduction={target} is out of reach for this model and skip list")
     for _ in range(steps):
         middle = (low + high) / 2
-        if _reduction(model, with_ratio(spec, middle), metric, dense) >= target:
+        if _reduction(model, with_ratio(spec, middle), metric, dense, image_size) >= target:
             high = middle
         else:
             low = middle
-    best = min((low, high), key=lambda r: abs(_reduction(model, with_ratio(spec, r), metric, dense) - target))
+    best = min((low, high), key=lambda r: abs(_reduction(model, with_ratio(spec, r), metric, dense, image_size) - target))
     return with_ratio(spec, round(best, 6))
