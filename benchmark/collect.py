@@ -68,6 +68,9 @@ def _read(path: Path) -> dict | None:
     except (OSError, ValueError) as error:
         log.warning("skipping unreadable record %s (%s)", path, type(error).__name__)
         return None
+    if not isinstance(record, dict):
+        log.warning("skipping %s: not a cell record", path)
+        return None
     record.pop("history", None)  # per-epoch rows stay in the record, not in the table
     record.pop("environment", None)
     record.update(path=str(path), mtime=path.stat().st_mtime, source="record")
@@ -198,6 +201,8 @@ def frame_of(records: List[dict]) -> pd.DataFrame:
         if column not in frame:
             frame[column] = None
     frame["status"] = frame["status"].fillna("incomplete")
+    # A record without an identity is its own cell (keyed by its path), never merged with others.
+    frame["identity.cell"] = frame["identity.cell"].fillna(frame["path"])
     rank = frame["status"].map(_STATUS_RANK).fillna(2)
     source = frame["source"].map(_SOURCE_RANK).fillna(3)
     frame = frame.assign(_rank=rank, _source=source)

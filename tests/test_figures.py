@@ -96,3 +96,12 @@ def test_cli_writes_every_figure_as_png_and_pdf(budgets, tmp_path, capsys):
     written = [Path(p) for p in capsys.readouterr().out.split("wrote ", 1)[1].strip().split(", ")]
     for stem in ("accuracy_change", "accuracy_vs_sparsity", "lr_schedules"):
         assert_figure_files(written, out, stem)
+
+
+def test_the_lr_figure_of_a_sweep_uses_the_configs_it_ran(tmp_path):
+    write_record(tmp_path / "a", "clr", 0, 80.0, pct_start=0.3, max_lr_rule="recipe")
+    write_record(tmp_path / "b", "slr", 0, 80.0, warmup_fraction=0.2, drop_fractions=None)
+    recipe, confs, steps = figures.schedules_of(tables.tidy(collect([tmp_path])))
+    assert (recipe.epochs, recipe.milestones, steps) == (16, [8, 12], 4)  # the record's, not the defaults
+    assert confs["clr"].pct_start == 0.3 and confs["slr"].warmup_fraction == 0.2 and confs["slr"].drop_fractions is None
+    assert confs["clr"].div_factor == figures.schema.CLRScheduleConf().div_factor  # absent: the schema default

@@ -191,3 +191,16 @@ def test_cli_writes_the_published_comparison_and_says_when_nothing_matches(sweep
     assert tables.main([str(sweep), "--out", str(tmp_path / "r"), "--no-figures"]) == 0
     assert "no cell matches a published setting" in (tmp_path / "r" / "published.md").read_text()
     assert "no cell matches a published setting" in capsys.readouterr().out
+
+def test_records_that_are_not_cells_are_skipped_not_fatal(tmp_path):
+    write_record(tmp_path / "ok", "ft", 0, 80.0)
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "record.json").write_text("[1, 2]")
+    (tmp_path / "torn").mkdir()
+    (tmp_path / "torn" / "record.json").write_text("{\"identity\": ")
+    (tmp_path / "anonymous").mkdir()
+    (tmp_path / "anonymous" / "record.json").write_text(json.dumps({"status": "running"}))
+    (tmp_path / "anonymous2").mkdir()
+    (tmp_path / "anonymous2" / "record.json").write_text(json.dumps({"status": "failed"}))
+    frame = collect([tmp_path])
+    assert len(frame) == 3 and sorted(frame["status"]) == ["failed", "finished", "running"]
