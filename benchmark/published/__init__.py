@@ -38,7 +38,8 @@ def suite_changes(frame: pd.DataFrame) -> pd.DataFrame:
     the per-seed accuracy change. ``frame`` is :func:`benchmark.tables.tidy`'s output."""
     done = frame[(frame["status"] == "finished") & (frame["dataset"] == "cifar10")
                  & (frame["config.pruner.name"] == "l1") & frame["variant"].notna()]
-    done = done.assign(change=done["metrics.test_top1"] - done["metrics.baseline_test_top1"])
+    top1, baseline = (pd.to_numeric(done[c], errors="coerce") for c in ("metrics.test_top1", "metrics.baseline_test_top1"))
+    done = done.assign(change=top1 - baseline)  # numeric even when a W&B-only column holds objects
     stats = done.groupby(MATCH)["change"].agg(n="count", change="mean", sd="std").reset_index()
     stats["T"] = stats["T"].astype(int)
     return stats
