@@ -160,12 +160,18 @@ class DeviceLoader:
         self.seed = seed
         self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(STD, device=device).view(1, 3, 1, 1) * 255
+        if augment:  # zero-padded once, flattened: a crop+flip is then one gather per batch
+            n, c, h, w = self.split.images.shape
+            self.padded = torch.nn.functional.pad(self.split.images, (4, 4, 4, 4)).reshape(n, c, -1)
+            rows = torch.arange(h, device=device).view(h, 1) * (w + 8)
+            self.grid = (rows + torch.arange(w, device=device)).view(1, 1, h * w)  # (0, 0) crop offsets
+            self.grid_flipped = (rows + torch.arange(w - 1, -1, -1, device=device)).view(1, 1, h * w)
 
     def __len__(self) -> int:
         return math.ceil(len(self.split) / self.batch_size)
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
-        return (images.float() - self.mean) / self.std
+        return images.float().sub_(self.mean).div_(self.std)
 
     def epoch(self, epoch: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         """One pass; shuffled and augmented when ``augment``, in order otherwise."""
@@ -182,19 +188,16 @@ class DeviceLoader:
         order, shifts, flips = order.to(self.device), shifts.to(self.device), flips.to(self.device)
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
-            yield self._augment(self.split.images[idx], shifts[start : start + len(idx)], flips[start : start + len(idx)]), self.split.labels[idx]
+            yield self._augment(idx, shifts[start : start + len(idx)], flips[start : start + len(idx)]), self.split.labels[idx]
 
-    def _augment(self, images: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """Zero-pad 4, crop back at per-image offsets, flip per image: all as tensor ops."""
-        b, c, h, w = images.shape
-        padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
-        rows = (shifts[:, 0, None] + torch.arange(h, device=images.device))[:, None, :, None]
-        cols = (shifts[:, 1, None] + torch.arange(w, device=images.device))[:, None, None, :]
-        batch = torch.arange(b, device=images.device)[:, None, None, None]
-        channel = torch.arange(c, device=images.device)[None, :, None, None]
-        cropped = padded[batch, channel, rows, cols]
-        cropped = torch.where(flips[:, None, None, None], cropped.flip(3), cropped)
-        return self._normalise(cropped)
+    def _augment(self, idx: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        """Images ``idx`` zero-padded by 4, cropped back at per-image offsets and flipped per
+        image: one gather from the padded copy, then normalisation, all on the device."""
+        c, (h, w) = self.split.images.shape[1], self.split.images.shape[2:]
+        offsets = (shifts[:, 0] * (w + 8) + shifts[:, 1]).view(-1, 1, 1)
+        index = offsets + torch.where(flips.view(-1, 1, 1), self.grid_flipped, self.grid)
+        cropped = self.padded[idx].gather(2, index.expand(-1, c, -1))
+        return self._normalise(cropped.view(len(idx), c, h, w))
 
 
 def image_size(dataset_cfg: Conf) -> int:
