@@ -96,3 +96,27 @@ def test_pretrained_weights_from_the_local_cache_become_the_baseline(folder, tmp
     model = dense_model(cfg, torch.device("cpu"))
     for a, b in zip(model.net.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("variant,reduction", [("E", 31.9), ("F", 50.6)])
+def test_resnet18_variants_match_the_papers_parameter_reductions(variant, reduction):
+    """paper.md, "L1 + CLR against DCP": ResNet-18 L1 + CLR at 31.9% and 50.6% fewer parameters."""
+    from types import SimpleNamespace
+
+    from benchmark import pruning
+    from benchmark.counting import count_params
+    from benchmark.models import build_model
+
+    model = build_model(SimpleNamespace(name="resnet18", pretrained=False), 1000)
+    dense = count_params(model)
+    spec = pruning.resolve(compose_config(["model=resnet18", f"pruner.variant={variant}"]).pruner, "resnet18")
+    pruning.prune(model, spec, seed=0, image_size=64)
+    assert 100 * (1 - count_params(model) / dense) == pytest.approx(reduction, abs=0.05)
+
+
+@pytest.mark.parametrize("name,variants", [("resnet34", "B, C, D"), ("resnet18", "C, D, E, F, G")])
+def test_imagenet_variants_are_listed_per_model(name, variants):
+    from benchmark import pruning
+
+    with pytest.raises(ConfigError, match=f"valid: {variants}"):
+        pruning.resolve(compose_config([f"model={name}", "pruner.variant=Z"]).pruner, name)
