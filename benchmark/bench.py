@@ -34,15 +34,21 @@ from benchmark.models import build_model
 from benchmark.seeding import configure_backend, resolve_device
 from benchmark.train import fast_path
 
-CASES = [("resnet20", None), ("resnet56", None), ("resnet56", "B"), ("resnet56", "D"), ("resnet110", None),
-         ("vgg16", None), ("vgg16", "A")]
+# (model, paper variant, keep a multiple of this many filters): "-r8" rows show what
+# hardware-friendly widths change against the paper's exact widths.
+CASES = [("resnet20", None, 1), ("resnet56", None, 1), ("resnet56", "B", 1), ("resnet56", "D", 1),
+         ("resnet56", "D", 8), ("resnet110", None, 1), ("vgg16", None, 1), ("vgg16", "A", 1)]
 
 
-def _model(name: str, variant: str | None, device: torch.device) -> nn.Module:
+def case_name(name: str, variant: str | None, round_to: int) -> str:
+    return name + (f"-{variant}" if variant else "") + (f"-r{round_to}" if round_to > 1 else "")
+
+
+def _model(name: str, variant: str | None, round_to: int, device: torch.device) -> nn.Module:
     model = build_model(SimpleNamespace(name=name, width=1.0), 10)
     if variant is not None:
         spec = pruning.resolve(SimpleNamespace(name="l1", variant=variant, ratio=0.0, stage_ratios=None, skip_layers=[],
-                                               sparsity=0.0, rounds=1, taylor_batches=1, round_to=1), name)
+                                               sparsity=0.0, rounds=1, taylor_batches=1, round_to=round_to), name)
         pruning.prune(model, spec, seed=0)
     return model.to(device)
 
@@ -90,10 +96,11 @@ def _time(steps: int, warmup: int, batches: Callable[[], Iterator], step: Callab
     return done / (time.perf_counter() - began)
 
 
-def bench_case(name: str, variant: str | None, split: Split, args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
-    model = _model(name, variant, device)
+def bench_case(name: str, variant: str | None, round_to: int, split: Split, args: argparse.Namespace,
+               device: torch.device) -> Dict[str, Any]:
+    model = _model(name, variant, round_to, device)
     macs = count_macs(model)
-    suite_model, autocast = fast_path(_model(name, variant, device), device, enabled=True)
+    suite_model, autocast = fast_path(_model(name, variant, round_to, device), device, enabled=True)
     suite_model.load_state_dict(model.state_dict())
 
     def trainer(m: nn.Module, amp: Callable, channels_last: bool) -> Callable:
@@ -126,7 +133,7 @@ def bench_case(name: str, variant: str | None, split: Split, args: argparse.Name
     med = {k: statistics.median(v) for k, v in runs.items()}
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"model": name + (f"-{variant}" if variant else ""), "mflops_per_image": macs / 1e6,
+    return {"model": case_name(name, variant, round_to), "mflops_per_image": macs / 1e6,
             "suite_img_s": med["suite"], "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
             "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
             "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak}
@@ -155,7 +162,7 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--data-steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", default=",".join(n + (f"-{v}" if v else "") for n, v in CASES))
+    parser.add_argument("--models", default=",".join(case_name(*c) for c in CASES))
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -165,9 +172,9 @@ def main(argv: List[str] | None = None) -> int:
                   torch.randint(0, 10, (4096,), generator=g))
     wanted = args.models.split(",")
     rows = []
-    for name, variant in CASES:
-        if name + (f"-{variant}" if variant else "") in wanted:
-            rows.append(bench_case(name, variant, split, args, device))
+    for name, variant, round_to in CASES:
+        if case_name(name, variant, round_to) in wanted:
+            rows.append(bench_case(name, variant, round_to, split, args, device))
             print(json.dumps(rows[-1]), flush=True)
     meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), "batch": args.batch,
             "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "torch": torch.__version__,
