@@ -184,7 +184,10 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
         )
         if spec.rounds > 1:
             record["rounds"] = outcome["rounds"]
-        tracker.summarise({k: v for k, v in metrics.items() if v is not None} | {"status": outcome["status"]})
+        summary = {k: v for k, v in metrics.items() if v is not None} | {"status": outcome["status"]}
+        summary |= {f"model/{k}": v for k, v in record["model"].items() if isinstance(v, (int, float))}
+        summary |= {f"seconds/{k}": v for k, v in record["seconds"].items()}
+        tracker.summarise(summary)
         if outcome["status"] == "finished":
             atomic_save({"history": outcome["history"], "state_dict": model.state_dict()}, cell_dir / "model.pt")
             for r in range(spec.rounds - 1):
