@@ -27,8 +27,8 @@ def test_identities_are_pinned():
     """Changing what enters an identity orphans every cache: it must be a deliberate edit here."""
     default = identity(compose_config([]), 40).as_dict()
     demo = identity(compose_config(["+experiment=demo", "schedule=ft"]), 10).as_dict()
-    assert default == {"baseline": "base-d15a4205687971c3", "pruned": "prune-7e8a7244c46a0f13", "cell": "cell-525096d62ca705d0"}
-    assert demo == {"baseline": "base-7126bf4a65f9c0f3", "pruned": "prune-ecf8b8d9d071c651", "cell": "cell-045783f27aa44a9c"}
+    assert default == {"baseline": "base-ab7d6aaa1bc78c7f", "pruned": "prune-7f9999c6de3e8d46", "cell": "cell-8cbc9d2296925f8d"}
+    assert demo == {"baseline": "base-741ab4899794c92c", "pruned": "prune-24ae673e66e52cdc", "cell": "cell-585490ca68bb0b13"}
 
 
 def test_identity_ignores_paths_logging_and_device_but_not_results():

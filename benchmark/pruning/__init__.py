@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, Optional
 
+import torch
 from torch import nn
 
 from benchmark.counting import count_macs, count_params
@@ -34,6 +35,8 @@ def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batc
           criterion: Optional[str] = None, history: Optional[History] = None, image_size: int = 32) -> History:
     """Apply one round of ``spec`` in place; return ``history`` extended by this round."""
     validate(spec, model)
+    # Training may have left weights channels_last; torch.nn.utils.prune flattens with view().
+    model.to(memory_format=torch.contiguous_format)
     history = copy.deepcopy(history) if history is not None else empty_history()
     if spec.structured:
         history["filters"] += prune_filters(model, spec, seed, batches, criterion, image_size)

@@ -28,6 +28,9 @@ def prune_weights(model: nn.Module, spec: PruningSpec, seed: int) -> List[str]:
     """Mask ``spec.sparsity`` of the remaining conv weights globally; return the masked layers."""
     names = conv_layers(model)
     modules = dict(model.named_modules())
+    for name in names:  # refresh masked weights, which the last forward may have left channels_last
+        if torch_prune.is_pruned(modules[name]):
+            modules[name].weight = (modules[name].weight_orig * modules[name].weight_mask).contiguous()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # RandomUnstructured draws from the global generator
         torch_prune.global_unstructured([(modules[n], "weight") for n in names], pruning_method=METHODS[spec.name],
