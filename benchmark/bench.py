@@ -100,7 +100,7 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
                device: torch.device) -> Dict[str, Any]:
     model = _model(name, variant, round_to, device)
     macs = count_macs(model)
-    suite_model, autocast = fast_path(_model(name, variant, round_to, device), device, enabled=True)
+    suite_model, autocast, channels_last = fast_path(_model(name, variant, round_to, device), device, enabled=True)
     suite_model.load_state_dict(model.state_dict())
 
     def trainer(m: nn.Module, amp: Callable, channels_last: bool) -> Callable:
@@ -119,7 +119,7 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
     from contextlib import nullcontext
 
     ref_step = trainer(model, nullcontext, False)
-    suite_step = trainer(suite_model, autocast, True)
+    suite_step = trainer(suite_model, autocast, channels_last)
     ref_batches = _reference_batches(split, args.batch)
     suite_batches = _suite_batches(split, args.batch, device)
     if device.type == "cuda":

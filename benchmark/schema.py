@@ -207,7 +207,7 @@ class BenchmarkConf:
     mode: str = "run"  # run | plan
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # deterministic kernels where the backend offers them
-    fast: bool = True  # channels_last everywhere, bf16 autocast on CUDA (benchmark.train.fast_path)
+    fast: bool = True  # on CUDA: channels_last and bf16 autocast (benchmark.train.fast_path)
     progress: str = "auto"  # auto (bars on a terminal, log lines otherwise) | bar | log | off
 
 
