@@ -65,7 +65,7 @@ def _record(cfg: DictConfig, ident: Identity, epochs: int, steps: int, device: t
         "seeds": OmegaConf.to_container(cfg.seed),
         "budget_epochs": epochs,
         "steps_per_epoch": steps,
-        "environment": environment(device),
+        "environment": environment(device) | {"world_size": distributed.world_size()},
     }
 
 

@@ -218,3 +218,21 @@ def test_a_failing_job_fails_the_sweep_instead_of_hanging_it(tmp_path):
     assert "UncompletedJobError" in log and "FAILED" in log, log[-3000:]
     assert "error: schedule=lrw" in job_logs(tmp_path)
     assert [r["config"]["schedule"]["name"] for r in records(tmp_path / "sweep")] == ["ft"]
+
+
+@cluster
+def test_two_tasks_of_one_job_train_a_cell_data_parallel(tmp_path):
+    """Multi-GPU layout on the CPU: two Slurm tasks of one job join one gloo process group,
+    train the cell in lockstep, and rank 0 alone writes the record."""
+    with jobs_named(f"ddp-{tmp_path.name}") as name:
+        proc = sweep(tmp_path, name, "schedule=clr", "hydra.launcher.tasks_per_node=2")
+        log = finish(proc, tmp_path, timeout=420)
+    assert proc.returncode == 0, log[-3000:]
+    (record,) = records(tmp_path / "sweep")
+    assert record["status"] == "finished" and record["environment"]["world_size"] == 2
+    with one_thread():
+        single = run_cell(compose_config([*CELL, "schedule=clr", f"paths.cache={tmp_path / 'single'}"]),
+                          tmp_path / "single-out")
+    assert single["environment"]["world_size"] == 1
+    # Same global batch and schedule; per-rank BN statistics make the runs differ a little.
+    assert record["metrics"]["final_train_loss"] == pytest.approx(single["metrics"]["final_train_loss"], rel=0.05)
