@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
-from benchmark.data import MEAN, STD, DeviceLoader, Split, load_splits, synthetic_splits, train_length
+from benchmark.data import MEAN, STD, DeviceLoader, load_splits, synthetic_splits, train_length
 from benchmark.errors import ConfigError
 from tests.conftest import REPO, compose_config
 

@@ -10,7 +10,7 @@ tensors; ``benchmark.train.train`` always builds a fresh one, as the paper does.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
