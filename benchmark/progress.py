@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable
+from contextlib import nullcontext
+from typing import Any, ContextManager, Iterable
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 MODES = ("auto", "bar", "log", "off")
 
@@ -18,3 +20,8 @@ def bars_enabled(mode: str) -> bool:
 def bar(iterable: Iterable, mode: str, **kwargs: Any) -> Iterable:
     """``iterable`` wrapped in a tqdm bar when bars are enabled, else unchanged."""
     return tqdm(iterable, dynamic_ncols=True, **kwargs) if bars_enabled(mode) else iterable
+
+
+def log_through_bars(mode: str) -> ContextManager:
+    """While bars are shown, route log lines through tqdm so they print above the bars."""
+    return logging_redirect_tqdm() if bars_enabled(mode) else nullcontext()

@@ -24,7 +24,7 @@ from torch import nn
 
 from benchmark import distributed, schedules
 from benchmark.data import DeviceLoader
-from benchmark.progress import bar
+from benchmark.progress import bar, log_through_bars
 
 log = logging.getLogger(__name__)
 Conf = Any
@@ -137,47 +137,48 @@ def train(
         torch.set_rng_state(state["rng"])
         log.info("%s: resuming after epoch %d of %d", desc, start, epochs)
 
-    epoch_bar = bar(range(start, epochs), progress, desc=desc, total=epochs, initial=start, unit="epoch")
-    for epoch in epoch_bar:
-        began = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=loader.device)
-        correct = torch.zeros((), device=loader.device)
-        seen = 0
-        for i, (images, labels) in enumerate(bar(loader.epoch(epoch), progress, total=steps, leave=False, unit="it")):
-            images, labels = distributed.shard(images), distributed.shard(labels)
-            lr, momentum = schedules.lr_momentum(epoch * steps + i, steps, epochs, schedule, recipe)
-            for group in optimizer.param_groups:
-                group["lr"], group["momentum"] = lr, momentum
-            with autocast():
-                logits = forward(_layout(images, channels_last))
-                loss = F.cross_entropy(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            # Accumulate on the device: one host sync per epoch, not per iteration.
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.argmax(1) == labels).sum()
-            seen += len(labels)
-        totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=loss_sum.device)])
-        loss_sum, correct, seen = distributed.all_sum(totals).tolist()  # over ranks when distributed
-        row = {
-            "epoch": epoch,
-            "lr": schedules.lr_momentum(epoch * steps, steps, epochs, schedule, recipe)[0],
-            "train_loss": loss_sum / seen,
-            "train_top1": 100.0 * correct / seen,
-        }
-        if not math.isfinite(row["train_loss"]):
-            log.error("%s: loss is %s at epoch %d; stopping as diverged", desc, row["train_loss"], epoch)
-            return TrainResult("diverged", history, diverged_epoch=epoch)
-        if val_loader is not None:
-            row["val_top1"] = evaluate(model, val_loader, fast)["top1"]
-        row["seconds"] = time.perf_counter() - began
-        history.append(row)
-        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                     "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history}, checkpoint)
-        log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
-                 row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
-        if on_epoch is not None:
-            on_epoch(row)
+    with log_through_bars(progress):  # log lines print above the bars, not through them
+        epoch_bar = bar(range(start, epochs), progress, desc=desc, total=epochs, initial=start, unit="epoch")
+        for epoch in epoch_bar:
+            began = time.perf_counter()
+            model.train()
+            loss_sum = torch.zeros((), device=loader.device)
+            correct = torch.zeros((), device=loader.device)
+            seen = 0
+            for i, (images, labels) in enumerate(bar(loader.epoch(epoch), progress, total=steps, leave=False, unit="it")):
+                images, labels = distributed.shard(images), distributed.shard(labels)
+                lr, momentum = schedules.lr_momentum(epoch * steps + i, steps, epochs, schedule, recipe)
+                for group in optimizer.param_groups:
+                    group["lr"], group["momentum"] = lr, momentum
+                with autocast():
+                    logits = forward(_layout(images, channels_last))
+                    loss = F.cross_entropy(logits.float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # Accumulate on the device: one host sync per epoch, not per iteration.
+                loss_sum += loss.detach() * len(labels)
+                correct += (logits.argmax(1) == labels).sum()
+                seen += len(labels)
+            totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=loss_sum.device)])
+            loss_sum, correct, seen = distributed.all_sum(totals).tolist()  # over ranks when distributed
+            row = {
+                "epoch": epoch,
+                "lr": schedules.lr_momentum(epoch * steps, steps, epochs, schedule, recipe)[0],
+                "train_loss": loss_sum / seen,
+                "train_top1": 100.0 * correct / seen,
+            }
+            if not math.isfinite(row["train_loss"]):
+                log.error("%s: loss is %s at epoch %d; stopping as diverged", desc, row["train_loss"], epoch)
+                return TrainResult("diverged", history, diverged_epoch=epoch)
+            if val_loader is not None:
+                row["val_top1"] = evaluate(model, val_loader, fast)["top1"]
+            row["seconds"] = time.perf_counter() - began
+            history.append(row)
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                         "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history}, checkpoint)
+            log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
+                     row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
+            if on_epoch is not None:
+                on_epoch(row)
     return TrainResult("finished", history)
