@@ -149,7 +149,7 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
             stages.write_json(record, output_dir / "record.json")
             return record
         batches = _taylor_batches(cfg, data)
-        pruned = stages.pruned(cfg, ident, base, evals, device, batches)
+        pruned = stages.pruned(cfg, ident, spec, base, evals, device, batches)
         started = time.perf_counter()
         outcome = _retrain_rounds(cfg, spec, pruned, loader, evals, epochs, cell_dir, tracker, batches, device)
         retrain_seconds = time.perf_counter() - started

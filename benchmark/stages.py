@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from benchmark.identity import Identity
 from benchmark.latency import forward_latency
 from benchmark.models import build_model
 from benchmark.seeding import seed_everything
-from benchmark.train import atomic_save, evaluate, load_checkpoint, train
+from benchmark.train import atomic_save, atomic_write, evaluate, load_checkpoint, train
 
 log = logging.getLogger(__name__)
 Conf = Any
@@ -57,14 +56,8 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 def write_json(obj: Dict[str, Any], path: Path) -> None:
-    """Atomic JSON write: readers see the old file or the new one, never a torn one.
-    Only rank 0 writes when training is distributed."""
-    if not distributed.is_main():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    """JSON through :func:`benchmark.train.atomic_write`."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
 
 def dense_model(cfg: Conf, device: torch.device) -> nn.Module:
@@ -136,9 +129,10 @@ def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
         return Stage(model, meta)
 
 
-def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoader], device: torch.device,
-           batches: Optional[pruning.structured.Batches] = None) -> Stage:
-    """The model after the first pruning round, stored as pruning history plus weights."""
+def pruned(cfg: Conf, ident: Identity, spec: pruning.PruningSpec, base: Stage, evals: Dict[str, DeviceLoader],
+           device: torch.device, batches: Optional[pruning.structured.Batches] = None) -> Stage:
+    """The model after the first pruning round of ``spec`` (from :func:`pruning_spec`), stored
+    as pruning history plus weights."""
     folder = Path(cfg.paths.cache) / "pruned" / ident.pruned
     with distributed.main_only(locked(folder)):
         saved = load_checkpoint(folder / "model.pt")
@@ -149,7 +143,6 @@ def pruned(cfg: Conf, ident: Identity, base: Stage, evals: Dict[str, DeviceLoade
         began = time.perf_counter()
         model = dense_model(cfg, device)
         model.load_state_dict(base.model.state_dict())
-        spec = pruning_spec(cfg, model)
         history = pruning.prune(model, spec, cfg.seed.prune, batches, image_size=image_size(cfg.dataset))
         meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, evals, cfg.fast),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),

@@ -36,23 +36,24 @@ class TrainResult:
     history: List[Dict[str, float]] = field(default_factory=list)
     diverged_epoch: Optional[int] = None
 
-    @property
-    def final_train_loss(self) -> Optional[float]:
-        return self.history[-1]["train_loss"] if self.history else None
 
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file and rename it, so a crash never leaves half a file.
-    Only rank 0 writes when training is distributed."""
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write`` fill a temporary file, then rename it over ``path``: readers see the old
+    file or the new one, never half of one. Only rank 0 writes when training is distributed."""
     if not distributed.is_main():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
