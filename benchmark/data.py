@@ -121,10 +121,14 @@ DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet")
 _OFFICIAL_TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000}
 
 
-def train_length(dataset_cfg: Conf) -> int:
-    """Images per training epoch, known without loading the data (plan mode)."""
+def check_name(dataset_cfg: Conf) -> None:
     if dataset_cfg.name not in DATASETS:
         raise ConfigError(f"dataset={dataset_cfg.name!r} is unknown; valid: {', '.join(DATASETS)}")
+
+
+def train_length(dataset_cfg: Conf) -> int:
+    """Images per training epoch, known without loading the data (plan mode)."""
+    check_name(dataset_cfg)
     if dataset_cfg.name == "imagenet":
         from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
@@ -138,13 +142,13 @@ def train_length(dataset_cfg: Conf) -> int:
 
 
 def load_splits(dataset_cfg: Conf) -> Splits:
-    """Train, test and optional validation splits, as uint8 tensors on the CPU."""
+    """Train, test and optional validation splits, as uint8 tensors on the CPU (every dataset
+    but ImageNet, which streams: see :func:`open_data`)."""
+    check_name(dataset_cfg)
     if dataset_cfg.name == "synthetic":
         train, test = synthetic_splits(dataset_cfg)
-    elif dataset_cfg.name in DATASETS:
-        train, test = _torchvision_split(dataset_cfg, True), _torchvision_split(dataset_cfg, False)
     else:
-        raise ConfigError(f"dataset={dataset_cfg.name!r} is unknown; valid: {', '.join(DATASETS)}")
+        train, test = _torchvision_split(dataset_cfg, True), _torchvision_split(dataset_cfg, False)
     train, val = _carve(train, dataset_cfg)
     return Splits(train=train, test=test, val=val)
 
