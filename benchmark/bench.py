@@ -32,7 +32,7 @@ from benchmark.counting import count_macs
 from benchmark.data import MEAN, STD, DeviceLoader, Split
 from benchmark.models import build_model
 from benchmark.seeding import configure_backend, resolve_device
-from benchmark.train import fast_path
+from benchmark.fastpath import TrainingForward, fast_path
 
 # (model, paper variant, keep a multiple of this many filters): "-r8" rows show what
 # hardware-friendly widths change against the paper's exact widths.

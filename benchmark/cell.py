@@ -100,7 +100,7 @@ def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.St
 
         # A fresh optimizer for the pruned model is built inside train, as in the paper.
         result = train(model, loader, epochs, cfg.schedule, cfg.recipe, cell_dir / f"checkpoint-round{r}.pt",
-                       desc, cfg.progress, evals.get("val"), log_epoch, cfg.fast)
+                       desc, cfg.progress, evals.get("val"), log_epoch, cfg.fast, cfg.compile_min_steps)
         info["history"] = result.history
         if result.status != "finished":
             rounds.append(info)

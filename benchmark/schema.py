@@ -207,7 +207,8 @@ class BenchmarkConf:
     mode: str = "run"  # run | plan
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # deterministic kernels where the backend offers them
-    fast: bool = True  # on CUDA: channels_last and bf16 autocast (benchmark.train.fast_path)
+    fast: bool = True  # speed path (benchmark.fastpath): CUDA channels_last + bf16 autocast; torch.compile on both
+    compile_min_steps: int = 2000  # fast path: compile a stage's training step when it runs this many steps (-1: never)
     progress: str = "auto"  # auto (bars on a terminal, log lines otherwise) | bar | log | off
 
 

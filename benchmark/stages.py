@@ -116,7 +116,7 @@ def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
         if not cfg.model.get("pretrained", False):
             result = train(model, data.train(cfg.seed.baseline), cfg.recipe.epochs, schedules.original_schedule(),
                            cfg.recipe, folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch,
-                           cfg.fast)
+                           cfg.fast, cfg.compile_min_steps)
             if result.status != "finished":
                 raise StageDiverged("baseline", result.diverged_epoch)
             history = result.history

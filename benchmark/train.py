@@ -13,10 +13,9 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +23,7 @@ from torch import nn
 
 from benchmark import distributed, schedules
 from benchmark.data import DeviceLoader
+from benchmark.fastpath import TrainingForward, fast_path, layout, should_compile
 from benchmark.progress import bar, log_through_bars
 
 log = logging.getLogger(__name__)
@@ -67,22 +67,6 @@ def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
-def fast_path(model: nn.Module, device: torch.device, enabled: bool) -> Tuple[nn.Module, Callable[[], ContextManager], bool]:
-    """The speed settings of a training device. On CUDA: channels_last memory and bf16 autocast
-    (BatchNorm keeps fp32 under autocast). On the CPU nothing: channels_last measured slower
-    there for these small CIFAR models (demo epoch 3.3 s against 2.6 s on 2 cores). Returns the
-    model (converted in place), a factory of the autocast context, and whether inputs should be
-    channels_last."""
-    if not enabled or device.type != "cuda":
-        return model, nullcontext, False
-    model.to(memory_format=torch.channels_last)
-    return model, lambda: torch.autocast("cuda", dtype=torch.bfloat16), True
-
-
-def _layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DeviceLoader, fast: bool = False) -> Dict[str, float]:
     """Top-1, top-5 and mean loss over a whole split, in eval mode."""
@@ -92,7 +76,7 @@ def evaluate(model: nn.Module, loader: DeviceLoader, fast: bool = False) -> Dict
     n = 0
     for images, labels in loader.epoch(0):
         with autocast():
-            logits = model(_layout(images, channels_last)).float()
+            logits = model(layout(images, channels_last)).float()
         loss += F.cross_entropy(logits, labels, reduction="sum").item()
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         hits = top == labels[:, None]
@@ -114,11 +98,12 @@ def train(
     val_loader: Optional[DeviceLoader] = None,
     on_epoch: Optional[Callable[[Dict[str, float]], None]] = None,
     fast: bool = False,
+    compile_min_steps: int = -1,
 ) -> TrainResult:
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch.
-    ``fast`` turns on the device's speed settings (see :func:`fast_path`)."""
+    ``fast`` turns on the device's speed settings, and ``torch.compile`` of the training forward
+    when at least ``compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`)."""
     model, autocast, channels_last = fast_path(model, loader.device, fast)
-    forward = distributed.wrap(model)  # DDP when several processes train together
     steps = len(loader)
     schedule, recipe = schedules.as_plain(schedule), schedules.as_plain(recipe)
     first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
@@ -137,6 +122,10 @@ def train(
         start, history = state["epoch"], state["history"]
         torch.set_rng_state(state["rng"])
         log.info("%s: resuming after epoch %d of %d", desc, start, epochs)
+    # DDP when several processes train together; compiled when the remaining steps repay it.
+    forward = TrainingForward(distributed.wrap(model), should_compile(fast, (epochs - start) * steps, compile_min_steps))
+    if forward.compiling:
+        log.info("%s: compiling the training step (torch.compile; the first step waits for it)", desc)
 
     with log_through_bars(progress):  # log lines print above the bars, not through them
         epoch_bar = bar(range(start, epochs), progress, desc=desc, total=epochs, initial=start, unit="epoch")
@@ -152,7 +141,7 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"], group["momentum"] = lr, momentum
                 with autocast():
-                    logits = forward(_layout(images, channels_last))
+                    logits = forward(layout(images, channels_last))
                     loss = F.cross_entropy(logits.float(), labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

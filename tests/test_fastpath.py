@@ -1,0 +1,115 @@
+"""The fast path's compiled training step: same training as the eager step, eager where it must be."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace as S
+
+import pytest
+import torch
+
+from benchmark import fastpath
+from benchmark.data import DeviceLoader, synthetic_splits
+from benchmark.fastpath import TrainingForward, should_compile
+from benchmark.models import build_model
+from benchmark.schedules import original_schedule
+from benchmark.train import load_checkpoint, train
+
+RECIPE = S(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
+
+
+def _tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(S(name="resnet20", width=0.25), 10)
+
+
+def _loader() -> DeviceLoader:
+    split, _ = synthetic_splits(S(seed=0, train_size=320, test_size=8, num_classes=10, noise=0.5, distractor=0.7))
+    return DeviceLoader(split, 64, torch.device("cpu"), augment=True, seed=1)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training(tmp_path):
+    """Two epochs through torch.compile (about 30 s of compilation on 2 cores) against the same
+    two epochs eagerly: losses and weights agree to float rounding, and the checkpoint holds
+    the plain model's keys, so it loads into an uncompiled model."""
+    torch.use_deterministic_algorithms(True)
+    eager, compiled = _tiny_model(), _tiny_model()
+    loader = _loader()
+    a = train(eager, loader, 2, original_schedule(), RECIPE, tmp_path / "eager.pt", "eager", "off", fast=True,
+              compile_min_steps=-1)
+    b = train(compiled, loader, 2, original_schedule(), RECIPE, tmp_path / "compiled.pt", "compiled", "off", fast=True,
+              compile_min_steps=0)
+    losses = [[row["train_loss"] for row in r.history] for r in (a, b)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)
+    # Ten SGD steps amplify rounding differences element-wise; the trajectories agree as a whole:
+    # the two end points lie far closer to each other than to where training started.
+    flat = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (eager, compiled, _tiny_model())]
+    assert (flat[0] - flat[1]).norm() < 0.1 * (flat[0] - flat[2]).norm()
+    saved = load_checkpoint(tmp_path / "compiled.pt")
+    assert set(saved["model"]) == set(eager.state_dict())
+
+
+def test_a_smaller_last_batch_runs_eagerly(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda module: lambda x: calls.append(len(x)) or module(x))
+    model = torch.nn.Linear(4, 2)
+    forward = TrainingForward(model, compile=True)
+    for n in (8, 8, 3, 8):
+        assert forward(torch.ones(n, 4)).shape == (n, 2)
+    assert calls == [8, 8, 8]
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_step_with_one_warning(monkeypatch, caplog):
+    def broken(x):
+        raise RuntimeError("no C++ compiler\nlong trace")
+
+    monkeypatch.setattr(torch, "compile", lambda module: broken)
+    model = torch.nn.Linear(4, 2)
+    forward = TrainingForward(model, compile=True)
+    x = torch.randn(5, 4)
+    with caplog.at_level(logging.WARNING, logger=fastpath.__name__):
+        assert torch.equal(forward(x), model(x))
+        assert torch.equal(forward(x), model(x))
+    assert not forward.compiling
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == ["torch.compile failed (RuntimeError: no C++ compiler); training eagerly"]
+
+
+def test_an_error_after_a_successful_compilation_is_not_hidden(monkeypatch):
+    state = {"calls": 0}
+
+    def flaky(x):
+        state["calls"] += 1
+        if state["calls"] > 1:
+            raise ValueError("shape mismatch")
+        return x
+
+    monkeypatch.setattr(torch, "compile", lambda module: flaky)
+    forward = TrainingForward(torch.nn.Identity(), compile=True)
+    forward(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        forward(torch.ones(2, 2))
+
+
+@pytest.mark.parametrize("enabled, steps, min_steps, expected", [
+    (True, 2000, 2000, True), (True, 1999, 2000, False), (False, 10**6, 0, False), (True, 0, 0, True),
+    (True, 10**6, -1, False),
+])
+def test_compilation_waits_for_stages_long_enough_to_repay_it(enabled, steps, min_steps, expected):
+    assert should_compile(enabled, steps, min_steps) is expected
+
+
+def test_train_compiles_only_the_stages_that_reach_the_threshold(monkeypatch, tmp_path):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module: compiled.append(module) or module)
+    loader = _loader()  # 5 steps per epoch
+    train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "a.pt", "short", "off", fast=True,
+          compile_min_steps=11)
+    assert compiled == []
+    train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "b.pt", "long enough", "off", fast=True,
+          compile_min_steps=10)
+    assert len(compiled) == 1
+    train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "c.pt", "off", "off", fast=False,
+          compile_min_steps=0)
+    assert len(compiled) == 1
