@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
+from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import MISSING
 
 
@@ -212,6 +213,25 @@ class BenchmarkConf:
     progress: str = "auto"  # auto (bars on a terminal, log lines otherwise) | bar | log | off
 
 
+_PACKED = "hydra_plugins.benchmark_launchers.packed"
+
+
+@dataclass
+class PackedLocalConf(LocalQueueConf):
+    """hydra-submitit-launcher's local launcher, able to pack cells (hydra_plugins/benchmark_launchers)."""
+
+    _target_: str = f"{_PACKED}.PackedLocalLauncher"
+    cells_per_job: int = 1  # cells trained at once in one job, each in its own process
+
+
+@dataclass
+class PackedSlurmConf(SlurmQueueConf):
+    """hydra-submitit-launcher's Slurm launcher, able to pack cells (hydra_plugins/benchmark_launchers)."""
+
+    _target_: str = f"{_PACKED}.PackedSlurmLauncher"
+    cells_per_job: int = 1  # cells trained at once in one job (on its GPU), each in its own process
+
+
 def register_configs() -> None:
     """Store every schema; called by the entry point, never at import time."""
     cs = ConfigStore.instance()
@@ -228,3 +248,6 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_clr", node=CLRScheduleConf)
     cs.store(group="schedule", name="base_step", node=StepScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
+    # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
+    cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
+    cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")
