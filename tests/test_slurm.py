@@ -236,3 +236,48 @@ def test_two_tasks_of_one_job_train_a_cell_data_parallel(tmp_path):
     assert single["environment"]["world_size"] == 1
     # Same global batch and schedule; per-rank BN statistics make the runs differ a little.
     assert record["metrics"]["final_train_loss"] == pytest.approx(single["metrics"]["final_train_loss"], rel=0.05)
+
+
+@cluster
+def test_four_schedules_packed_into_one_job_share_it_and_each_leave_a_record(tmp_path):
+    """cells_per_job=4: one Slurm job (2 CPUs) trains the four schedules of one pruned model at once."""
+    with jobs_named(f"pack-{tmp_path.name}") as name:
+        proc = sweep(tmp_path, name, "schedule=ft,lrw,slr,clr", "hydra.launcher.cells_per_job=4",
+                     "hydra.launcher.cpus_per_task=2")
+        log = finish(proc, tmp_path, timeout=420)
+    assert proc.returncode == 0, log[-3000:]
+    assert "Packing 4 cells into 1 jobs of up to 4 cells each" in log
+    jobs = job_logs(tmp_path)
+    assert len(re.findall(r"Starting with JobEnvironment\(job_id=\d+", jobs)) == 1, jobs[-3000:]
+    assert len(re.findall(r"packed process \d+: cpus", jobs)) == 4
+    done = records(tmp_path / "sweep")
+    assert sorted(r["config"]["schedule"]["name"] for r in done) == ["clr", "ft", "lrw", "slr"]
+    assert all(r["status"] == "finished" for r in done)
+    assert len({r["identity"]["pruned"] for r in done}) == 1, "the four cells share one pruned model"
+
+
+@cluster
+def test_a_preempted_packed_job_resumes_every_cell_of_its_pack(tmp_path):
+    long_cells = ["schedule=ft,clr", "budget.epochs=8", "dataset.train_size=512", "hydra.launcher.cells_per_job=2",
+                  "hydra.launcher.cpus_per_task=2"]
+    with jobs_named(f"packpre-{tmp_path.name}") as name:
+        proc = sweep(tmp_path, name, *long_cells)
+        deadline = time.monotonic() + 300
+        while len(list((tmp_path / "cache" / "cells").glob("*/checkpoint*.pt"))) < 2:
+            assert proc.poll() is None, (tmp_path / "launcher.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no two retraining checkpoints within 300 s"
+            time.sleep(0.2)
+        job = subprocess.run(["squeue", "-h", "--name", name, "-o", "%i"], capture_output=True, text=True,
+                             timeout=30).stdout.split()
+        assert len(job) == 1, job
+        signalled = subprocess.run(["scancel", "--signal=USR2", job[0]], capture_output=True, text=True, timeout=30)
+        assert signalled.returncode == 0, signalled.stderr
+        log = finish(proc, tmp_path, timeout=480)
+    assert proc.returncode == 0, log[-3000:]
+    jobs = job_logs(tmp_path)
+    assert "Caught signal SIGUSR2" in jobs and "Requeued job" in jobs, jobs[-3000:]
+    for schedule in ("ft", "clr"):
+        assert re.search(rf"retrain {schedule}[^:]*: resuming after epoch [1-7] of 8", jobs), jobs[-3000:]
+    done = records(tmp_path / "sweep")
+    assert sorted(r["config"]["schedule"]["name"] for r in done) == ["clr", "ft"]
+    assert all(r["status"] == "finished" and len(r["history"]) == 8 for r in done)
