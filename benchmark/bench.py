@@ -19,6 +19,7 @@ import json
 import resource
 import statistics
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, Iterator, List, Tuple
@@ -27,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark import pruning
+from benchmark import bench_pack, pruning
 from benchmark.counting import count_macs
 from benchmark.data import MEAN, STD, DeviceLoader, Split
 from benchmark.models import build_model
 from benchmark.seeding import configure_backend, resolve_device
-from benchmark.fastpath import TrainingForward, fast_path
+from benchmark.fastpath import TrainingForward, fast_path, layout
 
 # (model, paper variant, keep a multiple of this many filters): "-r8" rows show what
 # hardware-friendly widths change against the paper's exact widths.
@@ -96,6 +97,19 @@ def _time(steps: int, warmup: int, batches: Callable[[], Iterator], step: Callab
     return done / (time.perf_counter() - began)
 
 
+def trainer(model: nn.Module, forward: Callable, amp: Callable, channels_last: bool) -> Callable:
+    """One SGD training step of ``model`` through ``forward`` (the model itself, or compiled)."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        with amp():
+            loss = F.cross_entropy(forward(layout(x, channels_last)), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def bench_case(name: str, variant: str | None, round_to: int, split: Split, args: argparse.Namespace,
                device: torch.device) -> Dict[str, Any]:
     model = _model(name, variant, round_to, device)
@@ -103,25 +117,11 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
     suite_model, autocast, channels_last = fast_path(_model(name, variant, round_to, device), device, enabled=True)
     suite_model.load_state_dict(model.state_dict())
 
-    def trainer(m: nn.Module, amp: Callable, channels_last: bool) -> Callable:
-        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with amp():
-                loss = F.cross_entropy(m(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return step
-
-    from contextlib import nullcontext
-
-    ref_step = trainer(model, nullcontext, False)
-    suite_step = trainer(suite_model, autocast, channels_last)
+    ref_step = trainer(model, model, nullcontext, False)
+    suite_step = trainer(suite_model, TrainingForward(suite_model, compile=args.compile), autocast, channels_last)
     ref_batches = _reference_batches(split, args.batch)
     suite_batches = _suite_batches(split, args.batch, device)
+    first_step = _time(1, 0, suite_batches, suite_step, device)  # the compilation, when compiling
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     runs: Dict[str, List[float]] = {"suite": [], "reference": [], "suite_data": [], "reference_data": []}
@@ -136,21 +136,33 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
     return {"model": case_name(name, variant, round_to), "mflops_per_image": macs / 1e6,
             "suite_img_s": med["suite"], "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
             "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
-            "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak}
+            "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak,
+            "compiled": args.compile, "first_step_s": args.batch / first_step}
 
 
-def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any]) -> str:
+def synthetic_split() -> Split:
+    """4096 random uint8 images: the pipelines' speed does not depend on what the images show."""
+    g = torch.Generator().manual_seed(0)
+    return Split(torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8, generator=g),
+                 torch.randint(0, 10, (4096,), generator=g))
+
+
+def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[Dict[str, Any]]) -> str:
+    compiled = "compiled" if meta["compile"] else "not compiled"
     lines = [f"# Training throughput ({meta['device']}, batch {meta['batch']}, median of {meta['repeats']}, "
-             f"{meta['steps']} timed steps after {meta['warmup']} warm-up)", "",
+             f"{meta['steps']} timed steps after {meta['warmup']} warm-up; suite step {compiled})", "",
              "| model | MFLOPs/img | suite img/s | reference img/s | speed-up | data suite img/s | data reference img/s "
-             "| data speed-up | peak MiB |", "|---|---|---|---|---|---|---|---|---|"]
+             "| data speed-up | peak MiB | first step s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['mflops_per_image']:.1f} | {r['suite_img_s']:.0f} | {r['reference_img_s']:.0f} | "
                      f"{r['speedup']:.2f}x | {r['suite_data_img_s']:.0f} | {r['reference_data_img_s']:.0f} | "
-                     f"{r['data_speedup']:.1f}x | {r['peak_memory_mib']:.0f} |")
+                     f"{r['data_speedup']:.1f}x | {r['peak_memory_mib']:.0f} | {r['first_step_s']:.1f} |")
     peak = "CUDA max allocated" if meta["device"].startswith("cuda") else "process max RSS"
-    lines += ["", f"Peak memory: {peak}. Reference: torchvision DataLoader + PIL transforms per sample, fp32.",
+    lines += ["", f"Peak memory: {peak}. Reference: torchvision DataLoader + PIL transforms per sample, fp32. "
+              "First step: the suite's first training step, torch.compile's compilation included.",
               f"torch {meta['torch']}, {meta['threads']} threads."]
+    if packed:
+        lines += ["", *bench_pack.to_markdown(packed)]
     return "\n".join(lines) + "\n"
 
 
@@ -163,27 +175,37 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--data-steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default=",".join(case_name(*c) for c in CASES))
+    parser.add_argument("--no-compile", dest="compile", action="store_false",
+                        help="time the suite's step without torch.compile")
+    parser.add_argument("--pack", default=None,
+                        help="processes per device to measure packed cells with, e.g. 1,2,4 "
+                             "(default: 1,2,4 on CUDA, 1,2 on the CPU; 0 skips)")
+    parser.add_argument("--pack-models", default="resnet56-B", help="models of the packed measurement")
+    parser.add_argument("--pack-seconds", type=float, default=20.0, help="timed seconds per packed measurement")
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     configure_backend(device, deterministic=False)
-    g = torch.Generator().manual_seed(0)
-    split = Split(torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8, generator=g),
-                  torch.randint(0, 10, (4096,), generator=g))
+    split = synthetic_split()
     wanted = args.models.split(",")
     rows = []
     for name, variant, round_to in CASES:
         if case_name(name, variant, round_to) in wanted:
             rows.append(bench_case(name, variant, round_to, split, args, device))
             print(json.dumps(rows[-1]), flush=True)
+    counts = [int(k) for k in (args.pack or ("1,2,4" if device.type == "cuda" else "1,2")).split(",") if int(k) > 0]
+    packed = []
+    for case in CASES:
+        if case_name(*case) in args.pack_models.split(",") and counts:
+            packed += bench_pack.measure(case, counts, args.batch, args.pack_seconds, str(device), args.compile)
     meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), "batch": args.batch,
             "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "compile": args.compile}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    (out / "bench.md").write_text(to_markdown(rows, meta))
-    print(to_markdown(rows, meta))
+    (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows, "packed": packed}, indent=2) + "\n")
+    (out / "bench.md").write_text(to_markdown(rows, meta, packed))
+    print(to_markdown(rows, meta, packed))
     return 0
 
 
