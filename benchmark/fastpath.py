@@ -48,6 +48,11 @@ class TrainingForward:
 
     def __init__(self, module: Any, compile: bool) -> None:
         self.eager = module
+        if compile:
+            # A fresh start for each stage's model: in a sweep of many cells in one process,
+            # compiled code of earlier models would count against dynamo's recompile limit,
+            # after which it silently runs eagerly.
+            torch._dynamo.reset()
         self.compiled: Optional[Any] = torch.compile(module) if compile else None
         self.batch: Optional[int] = None
         self.ready = False  # the compiled module has run once (its compilation succeeded)

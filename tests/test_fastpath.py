@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from types import SimpleNamespace as S
 
 import pytest
@@ -113,3 +114,23 @@ def test_train_compiles_only_the_stages_that_reach_the_threshold(monkeypatch, tm
     train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "c.pt", "off", "off", fast=False,
           compile_min_steps=0)
     assert len(compiled) == 1
+
+
+def test_the_cpu_backend_keeps_threads_to_the_cores_and_freed_memory_on_glibc(monkeypatch):
+    import platform
+
+    from benchmark import seeding
+
+    kept = []
+    monkeypatch.setattr(seeding, "keep_freed_memory", lambda: kept.append(True) or True)
+    before = torch.get_num_threads()
+    try:
+        seeding.configure_backend(torch.device("cpu"), deterministic=False)
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+    finally:
+        torch.set_num_threads(before)
+        torch.use_deterministic_algorithms(False)
+    assert kept == [True]
+    monkeypatch.undo()
+    # mallopt refuses values it cannot take (returns 0): both settings must be accepted on glibc.
+    assert seeding.keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
