@@ -159,7 +159,8 @@ def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[D
                      f"{r['data_speedup']:.1f}x | {r['peak_memory_mib']:.0f} | {r['first_step_s']:.1f} |")
     peak = "CUDA max allocated" if meta["device"].startswith("cuda") else "process max RSS"
     lines += ["", f"Peak memory: {peak}. Reference: torchvision DataLoader + PIL transforms per sample, fp32. "
-              "First step: the suite's first training step, torch.compile's compilation included.",
+              "First step: the suite's first training step, torch.compile's compilation included "
+              "(seconds when torch's compile cache already holds the model, up to a minute when not).",
               f"torch {meta['torch']}, {meta['threads']} threads."]
     if packed:
         lines += ["", *bench_pack.to_markdown(packed)]

@@ -160,6 +160,27 @@ def test_a_sweep_of_the_four_schedules_finishes_on_slurm(tmp_path):
     assert "Submitit 'slurm' sweep" in log and re.search(r"Starting with JobEnvironment\(job_id=\d+_3", job_logs(tmp_path))
 
 
+def preempt_when_checkpointed(proc: subprocess.Popen, tmp: Path, name: str, checkpoints: int) -> str:
+    """Once ``checkpoints`` cells have checkpointed a retraining epoch, send the sweep's one job
+    USR2, as Slurm does before preempting it; check that the sweep succeeds after the job was
+    requeued, and return the jobs' logs."""
+    deadline = time.monotonic() + 300
+    while len(list((tmp / "cache" / "cells").glob("*/checkpoint*.pt"))) < checkpoints:
+        assert proc.poll() is None, (tmp / "launcher.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, f"not {checkpoints} retraining checkpoint(s) within 300 s"
+        time.sleep(0.2)
+    job = subprocess.run(["squeue", "-h", "--name", name, "-o", "%i"], capture_output=True, text=True,
+                         timeout=30).stdout.split()
+    assert len(job) == 1, job
+    signalled = subprocess.run(["scancel", "--signal=USR2", job[0]], capture_output=True, text=True, timeout=30)
+    assert signalled.returncode == 0, signalled.stderr
+    log = finish(proc, tmp, timeout=480)
+    assert proc.returncode == 0, log[-3000:]
+    jobs = job_logs(tmp)
+    assert "Caught signal SIGUSR2" in jobs and "Requeued job" in jobs, jobs[-3000:]
+    return jobs
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """The jobs run one CPU thread each (OMP_NUM_THREADS from cpus_per_task=1): so does the reference."""
@@ -176,21 +197,7 @@ def test_a_preempted_job_is_requeued_resumes_and_ends_as_if_uninterrupted(tmp_pa
     long_cell = ["schedule=clr", "budget.epochs=8", "dataset.train_size=512"]
     with jobs_named(f"preempt-{tmp_path.name}") as name:
         proc = sweep(tmp_path, name, *long_cell)
-        # Signal once the first retraining epoch is checkpointed, as Slurm would before preempting.
-        deadline = time.monotonic() + 300
-        while not list((tmp_path / "cache" / "cells").glob("*/checkpoint*.pt")):
-            assert proc.poll() is None, (tmp_path / "launcher.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no retraining checkpoint within 300 s"
-            time.sleep(0.2)
-        job = subprocess.run(["squeue", "-h", "--name", name, "-o", "%i"], capture_output=True, text=True,
-                             timeout=30).stdout.split()
-        assert len(job) == 1, job
-        signalled = subprocess.run(["scancel", "--signal=USR2", job[0]], capture_output=True, text=True, timeout=30)
-        assert signalled.returncode == 0, signalled.stderr
-        log = finish(proc, tmp_path, timeout=480)
-    assert proc.returncode == 0, log[-3000:]
-    jobs = job_logs(tmp_path)
-    assert "Caught signal SIGUSR2" in jobs and "Requeued job" in jobs, jobs[-3000:]
+        jobs = preempt_when_checkpointed(proc, tmp_path, name, checkpoints=1)
     resumed = re.search(r"retrain clr[^:]*: resuming after epoch (\d+) of 8", jobs)
     assert resumed and 1 <= int(resumed.group(1)) < 8, jobs[-3000:]
     (record,) = records(tmp_path / "sweep")
@@ -262,20 +269,7 @@ def test_a_preempted_packed_job_resumes_every_cell_of_its_pack(tmp_path):
                   "hydra.launcher.cpus_per_task=2"]
     with jobs_named(f"packpre-{tmp_path.name}") as name:
         proc = sweep(tmp_path, name, *long_cells)
-        deadline = time.monotonic() + 300
-        while len(list((tmp_path / "cache" / "cells").glob("*/checkpoint*.pt"))) < 2:
-            assert proc.poll() is None, (tmp_path / "launcher.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no two retraining checkpoints within 300 s"
-            time.sleep(0.2)
-        job = subprocess.run(["squeue", "-h", "--name", name, "-o", "%i"], capture_output=True, text=True,
-                             timeout=30).stdout.split()
-        assert len(job) == 1, job
-        signalled = subprocess.run(["scancel", "--signal=USR2", job[0]], capture_output=True, text=True, timeout=30)
-        assert signalled.returncode == 0, signalled.stderr
-        log = finish(proc, tmp_path, timeout=480)
-    assert proc.returncode == 0, log[-3000:]
-    jobs = job_logs(tmp_path)
-    assert "Caught signal SIGUSR2" in jobs and "Requeued job" in jobs, jobs[-3000:]
+        jobs = preempt_when_checkpointed(proc, tmp_path, name, checkpoints=2)
     for schedule in ("ft", "clr"):
         assert re.search(rf"retrain {schedule}[^:]*: resuming after epoch [1-7] of 8", jobs), jobs[-3000:]
     done = records(tmp_path / "sweep")
