@@ -3,8 +3,9 @@
 - CUDA: channels_last memory and bf16 autocast (BatchNorm keeps fp32 under autocast).
 - Both devices: ``torch.compile`` of the model for the training step's full batches, once a
   stage runs long enough to repay the compilation (``compile_min_steps``). On this project's
-  2-core CPU, compiling costs about 40 s per model shape and trains ResNet-56 about 1.4x
-  faster (``make bench`` measures it); a tiny test cell of a few steps never compiles.
+  2-core CPU, compiling costs 11 to 53 s per model the first time (seconds once torch's
+  on-disk cache holds it) and trains ResNet-56 1.3x to 1.4x faster (``make bench`` measures
+  it); a tiny test cell of a few steps never compiles.
 - The CPU keeps the default memory layout: channels_last measured slower there for these
   small CIFAR models (demo epoch 3.3 s against 2.6 s on 2 cores).
 
