@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Accuracy of the fast path (on CUDA: bf16 autocast and channels_last; on both devices the compiled
 # step, here from the first step) against the plain fp32 eager path: the same three seeds of a short
-# synthetic cell (the demo's, 20,000 images, CLR after L1) each way, into $OUT/parity.md.
+# synthetic cell (the demo's, $TRAIN_SIZE = 5000 training images, CLR after L1) each way, into $OUT/parity.md.
 # The identity leaves `fast` out (it must not change results beyond noise), so each side has its own cache.
 # Usage: DEVICE=cuda OUT=results/gpu bash scripts/fastpath_parity.sh    (DEVICE=cpu: about 10 minutes on 2 cores)
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-results/parity}
 DEVICE=${DEVICE:-auto}
 export WANDB_MODE=${WANDB_MODE:-disabled}
-CELLS=(+experiment=demo dataset.train_size=20000 schedule=clr pruner=l1 seed.baseline=0,1,2 "device=$DEVICE"
+CELLS=(+experiment=demo "dataset.train_size=${TRAIN_SIZE:-5000}" schedule=clr pruner=l1 seed.baseline=0,1,2 "device=$DEVICE"
        progress=log compile_min_steps=0)
 python benchmark/run.py -m "${CELLS[@]}" fast=true paths.cache="$OUT/cache-fast" hydra.sweep.dir="$OUT/fast"
 python benchmark/run.py -m "${CELLS[@]}" fast=false paths.cache="$OUT/cache-fp32" hydra.sweep.dir="$OUT/fp32"
