@@ -110,24 +110,31 @@ def trainer(model: nn.Module, forward: Callable, amp: Callable, channels_last: b
     return step
 
 
+def suite_step(model: nn.Module, device: torch.device, compile: bool) -> Callable:
+    """The suite's training step on ``device``: its fast path (channels_last and bf16 on CUDA) and,
+    when ``compile``, the compiled forward. ``model`` is converted in place."""
+    model, autocast, channels_last = fast_path(model, device, enabled=True)
+    return trainer(model, TrainingForward(model, compile=compile), autocast, channels_last)
+
+
 def bench_case(name: str, variant: str | None, round_to: int, split: Split, args: argparse.Namespace,
                device: torch.device) -> Dict[str, Any]:
     model = _model(name, variant, round_to, device)
     macs = count_macs(model)
-    suite_model, autocast, channels_last = fast_path(_model(name, variant, round_to, device), device, enabled=True)
+    suite_model = _model(name, variant, round_to, device)
     suite_model.load_state_dict(model.state_dict())
 
     ref_step = trainer(model, model, nullcontext, False)
-    suite_step = trainer(suite_model, TrainingForward(suite_model, compile=args.compile), autocast, channels_last)
+    step = suite_step(suite_model, device, args.compile)
     ref_batches = _reference_batches(split, args.batch)
     suite_batches = _suite_batches(split, args.batch, device)
-    first_step = _time(1, 0, suite_batches, suite_step, device)  # the compilation, when compiling
+    first_rate = _time(1, 0, suite_batches, step, device)  # images/s of the first step: compilation included
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     runs: Dict[str, List[float]] = {"suite": [], "reference": [], "suite_data": [], "reference_data": []}
     for _ in range(args.repeats):  # alternate so drift hits both alike
         runs["reference"].append(_time(args.steps, args.warmup, ref_batches, ref_step, device))
-        runs["suite"].append(_time(args.steps, args.warmup, suite_batches, suite_step, device))
+        runs["suite"].append(_time(args.steps, args.warmup, suite_batches, step, device))
         runs["reference_data"].append(_time(args.data_steps, 1, ref_batches, lambda x, y: None, device))
         runs["suite_data"].append(_time(args.data_steps, 1, suite_batches, lambda x, y: None, device))
     med = {k: statistics.median(v) for k, v in runs.items()}
@@ -137,7 +144,7 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
             "suite_img_s": med["suite"], "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
             "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
             "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak,
-            "compiled": args.compile, "first_step_s": args.batch / first_step}
+            "compiled": args.compile, "first_step_s": args.batch / first_rate}
 
 
 def synthetic_split() -> Split:
@@ -185,7 +192,16 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--pack-seconds", type=float, default=20.0, help="timed seconds per packed measurement")
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
+    known = [case_name(*c) for c in CASES]
+    for option, names in (("--models", args.models), ("--pack-models", args.pack_models)):
+        unknown = [n for n in names.split(",") if n and n not in known]
+        if unknown:
+            parser.error(f"{option}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     device = resolve_device(args.device)
+    try:
+        counts = [int(k) for k in (args.pack or ("1,2,4" if device.type == "cuda" else "1,2")).split(",")]
+    except ValueError:
+        parser.error(f"--pack={args.pack!r} must be process counts such as 1,2,4 (0 skips)")
     configure_backend(device, deterministic=False)
     split = synthetic_split()
     wanted = args.models.split(",")
@@ -194,7 +210,7 @@ def main(argv: List[str] | None = None) -> int:
         if case_name(name, variant, round_to) in wanted:
             rows.append(bench_case(name, variant, round_to, split, args, device))
             print(json.dumps(rows[-1]), flush=True)
-    counts = [int(k) for k in (args.pack or ("1,2,4" if device.type == "cuda" else "1,2")).split(",") if int(k) > 0]
+    counts = [k for k in counts if k > 0]
     packed = []
     for case in CASES:
         if case_name(*case) in args.pack_models.split(",") and counts:

@@ -24,14 +24,12 @@ def _train_for(case: Tuple[str, Any, int], batch: int, seconds: float, device_na
     """One packed process: warm up, signal ready, wait for all ``count``, train ``seconds``."""
     import torch
 
-    from benchmark.bench import _model, _suite_batches, synthetic_split, trainer
-    from benchmark.fastpath import TrainingForward, fast_path
+    from benchmark.bench import _model, _suite_batches, suite_step, synthetic_split
     from benchmark.seeding import configure_backend, resolve_device
 
     device = resolve_device(device_name)
     configure_backend(device, deterministic=False)
-    model, autocast, channels_last = fast_path(_model(*case, device), device, enabled=True)
-    step = trainer(model, TrainingForward(model, compile), autocast, channels_last)
+    step = suite_step(_model(*case, device), device, compile)
     loader = _suite_batches(synthetic_split(), batch, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
