@@ -10,16 +10,16 @@ install:  ## install the suite and its test tools into the current Python
 
 demo:  ## FT/LRW/SLR/CLR after L1 and random pruning on synthetic data, then the table (~4 min on 2 CPU cores)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo schedule=ft,lrw,slr,clr pruner=l1,random
-	$(PYTHON) -m benchmark.tables outputs/demo --out results/demo
+	$(PYTHON) -m benchmark.report.tables outputs/demo --out results/demo
 
 test:  ## the CPU test suite (the command CI runs)
 	$(PYTHON) -m pytest -q tests
 
 tables:  ## every record under $(SWEEP) into results/: comparison and published tables (md, csv, tex), figures (png, pdf)
-	$(PYTHON) -m benchmark.tables $(SWEEP) --out results
+	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results
 
 bench:  ## training images/s: the suite's pipeline vs the reference DataLoader, into results/bench.{md,json}
-	$(PYTHON) -m benchmark.bench --out results
+	$(PYTHON) -m benchmark.speed.bench --out results
 
 plan:  ## what the default cell would compute, without training
 	$(PYTHON) benchmark/run.py mode=plan

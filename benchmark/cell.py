@@ -20,14 +20,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from benchmark import distributed, pruning, schedules, stages
+from benchmark.artefacts import atomic_save, load_checkpoint, write_json
 from benchmark.data import Data, image_size, open_data
+from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity
 from benchmark.progress import MODES as PROGRESS_MODES
-from benchmark.seeding import configure_backend, resolve_device, seed_everything
+from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, resolve_mode, tracked
-from benchmark.train import atomic_save, load_checkpoint, train
+from benchmark.train import train
 
 log = logging.getLogger(__name__)
 TERMINAL_STATUSES = ("finished", "diverged")
@@ -124,7 +126,7 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
     done = read_record(cell_dir / "record.json")
     if done is not None and done.get("status") in TERMINAL_STATUSES:
         log.info("cell %s already %s: reusing its record", ident.cell, done["status"])
-        stages.write_json(done, output_dir / "record.json")
+        write_json(done, output_dir / "record.json")
         return done
 
     device = resolve_device(cfg.device)
@@ -132,12 +134,12 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
         device = distributed.local_device(device)
     configure_backend(device, cfg.deterministic)
     spec = stages.pruning_spec(cfg, stages.dense_model(cfg, device))  # fails before any data or training
-    data = open_data(cfg, device)
+    data = open_data(cfg.dataset, cfg.recipe.batch_size, device)
     evals = data.evals
     loader = data.train(cfg.seed.retrain)
     record = _record(cfg, ident, epochs, len(loader), device)
     record["status"] = "running"
-    stages.write_json(record, output_dir / "record.json")
+    write_json(record, output_dir / "record.json")
 
     wandb_cfg = cfg.wandb if distributed.is_main() else OmegaConf.create({"mode": "disabled"})
     with tracked(wandb_cfg, record["config"], record["name"], record["comparison"], ident.cell, output_dir) as tracker:
@@ -146,7 +148,7 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
                                    lambda row: tracker.log({f"baseline/{k}": v for k, v in row.items()}))
         except stages.StageDiverged as error:
             record.update(status="diverged", diverged={"stage": error.stage, "epoch": error.epoch})
-            stages.write_json(record, output_dir / "record.json")
+            write_json(record, output_dir / "record.json")
             return record
         batches = _taylor_batches(cfg, data)
         pruned = stages.pruned(cfg, ident, spec, base, evals, device, batches)
@@ -192,6 +194,6 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
             atomic_save({"history": outcome["history"], "state_dict": model.state_dict()}, cell_dir / "model.pt")
             for r in range(spec.rounds - 1):
                 (cell_dir / f"round{r}.pt").unlink(missing_ok=True)
-        stages.write_json(record, cell_dir / "record.json")
-        stages.write_json(record, output_dir / "record.json")
+        write_json(record, cell_dir / "record.json")
+        write_json(record, output_dir / "record.json")
     return record

@@ -29,7 +29,7 @@ from benchmark.schema import register_configs  # noqa: E402
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | dict | None:
     """Run or plan one cell; return its final test top-1 (the sweep's headline metric),
-    or in plan mode the plan (which ``benchmark.callbacks.PlanSummary`` totals over a sweep)."""
+    or in plan mode the plan (which ``benchmark.launch.sweep_callbacks.PlanSummary`` totals over a sweep)."""
     from benchmark.cell import run_cell
     from benchmark.plan import format_plan, plan_cell
 

@@ -9,26 +9,24 @@ baseline twice, and the kernel releases the lock of a process that dies.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 from torch import nn
 
 from benchmark import distributed, pruning, schedules
-from benchmark.counting import count_macs, count_params
+from benchmark.artefacts import atomic_save, load_checkpoint, locked, write_json
 from benchmark.data import Data, DeviceLoader, image_size
 from benchmark.identity import Identity
-from benchmark.latency import forward_latency
 from benchmark.models import build_model
+from benchmark.pruning.counting import count_macs, count_params
+from benchmark.pruning.latency import forward_latency
 from benchmark.seeding import seed_everything
-from benchmark.train import atomic_save, atomic_write, evaluate, load_checkpoint, train
+from benchmark.train import evaluate, train
 
 log = logging.getLogger(__name__)
 Conf = Any
@@ -40,24 +38,6 @@ class StageDiverged(RuntimeError):
     def __init__(self, stage: str, epoch: Optional[int]) -> None:
         super().__init__(f"{stage} diverged at epoch {epoch}")
         self.stage, self.epoch = stage, epoch
-
-
-@contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """Hold ``folder/.lock`` exclusively; blocks while another process computes the stage."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another process computing %s", folder.name)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def write_json(obj: Dict[str, Any], path: Path) -> None:
-    """JSON through :func:`benchmark.train.atomic_write`."""
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
 
 def dense_model(cfg: Conf, device: torch.device) -> nn.Module:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark import distributed, schedules
+from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import DeviceLoader
 from benchmark.fastpath import TrainingForward, fast_path, layout, should_compile
 from benchmark.progress import bar, log_through_bars
@@ -35,36 +35,6 @@ class TrainResult:
     status: str  # finished | diverged
     history: List[Dict[str, float]] = field(default_factory=list)
     diverged_epoch: Optional[int] = None
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Let ``write`` fill a temporary file, then rename it over ``path``: readers see the old
-    file or the new one, never half of one. Only rank 0 writes when training is distributed."""
-    if not distributed.is_main():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through :func:`atomic_write`."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
-    """A checkpoint, or None when there is none or it is truncated or corrupt (logged)."""
-    if not path.exists():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a torn or foreign file: recompute rather than crash
-        log.warning("ignoring unreadable checkpoint %s (%s); starting that stage again", path, type(error).__name__)
-        return None
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ export WANDB_MODE=disabled
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 
 # 1. Images/s: suite against the reference pipeline (dense and pruned), then 1, 2, 4 packed processes.
-python -m benchmark.bench --models resnet20,resnet56,resnet56-B,resnet56-D,vgg16 --steps 50 --warmup 5 \
+python -m benchmark.speed.bench --models resnet20,resnet56,resnet56-B,resnet56-D,vgg16 --steps 50 --warmup 5 \
     --repeats 3 --pack 1,2,4 --pack-models resnet56-B --pack-seconds 15 --out "$OUT"
 
 # 2. Accuracy: the fast path against plain fp32, three seeds each.

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmark import collect as collector
-from benchmark import tables
-from benchmark.collect import CORE_COLUMNS, collect
+from benchmark.report import collect as collector
+from benchmark.report import tables
+from benchmark.report.collect import CORE_COLUMNS, collect
 from tests.test_tables import write_record
 
 

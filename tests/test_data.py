@@ -5,14 +5,21 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 import torchvision.transforms.functional as TF
 
-from benchmark.data import MEAN, STD, DeviceLoader, load_splits, synthetic_splits, train_length
+from benchmark.data import (
+    MEAN,
+    STD,
+    DeviceLoader,
+    load_splits,
+    synthetic_splits,
+    train_length,
+)
 from benchmark.errors import ConfigError
+from benchmark.schema import SyntheticDatasetConf
 from tests.conftest import REPO, compose_config
 
 ARCHIVE = Path(os.environ.get("CIFAR10_ARCHIVE", REPO.parent / "shared" / "data" / "cifar-10-python.tar.gz"))
@@ -21,7 +28,7 @@ ARCHIVE = Path(os.environ.get("CIFAR10_ARCHIVE", REPO.parent / "shared" / "data"
 def synthetic(**kw):
     base = dict(name="synthetic", seed=0, train_size=300, test_size=100, num_classes=10, noise=0.5, distractor=0.7,
                 val_size=0, train_subset=None, split_seed=0)
-    return SimpleNamespace(**{**base, **kw})
+    return SyntheticDatasetConf(**{**base, **kw})
 
 
 def test_synthetic_is_deterministic_from_its_seed():

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.callbacks import summarise
+from benchmark.artefacts import load_checkpoint, locked
 from benchmark.cell import run_cell
 from benchmark.identity import identity
+from benchmark.launch.sweep_callbacks import summarise
 from benchmark.plan import plan_cell
-from benchmark.stages import locked
-from benchmark.train import load_checkpoint
 from tests.conftest import REPO, TINY, TINY_DATA, compose_config
 
 
@@ -62,7 +61,7 @@ def test_every_schedule_starts_from_the_identical_pruned_weights(tiny_cfg, tmp_p
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from benchmark.stages import locked
+from benchmark.artefacts import locked
 with locked(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)

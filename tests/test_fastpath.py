@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from benchmark import fastpath
+from benchmark.artefacts import load_checkpoint
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.fastpath import TrainingForward, should_compile
 from benchmark.models import build_model
 from benchmark.schedules import original_schedule
-from benchmark.train import load_checkpoint, train
+from benchmark.train import train
 
 RECIPE = S(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
 
@@ -119,7 +120,7 @@ def test_train_compiles_only_the_stages_that_reach_the_threshold(monkeypatch, tm
 def test_the_cpu_backend_keeps_threads_to_the_cores_and_freed_memory_on_glibc(monkeypatch):
     import platform
 
-    from benchmark import seeding
+    from benchmark import device as seeding
 
     kept = []
     monkeypatch.setattr(seeding, "keep_freed_memory", lambda: kept.append(True) or True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import figures, tables
-from benchmark.collect import collect
+from benchmark.report import figures, tables
+from benchmark.report.collect import collect
 from benchmark.schedules import lr_momentum
 from tests.conftest import compose_config
 from tests.test_tables import write_record

@@ -11,6 +11,7 @@ from PIL import Image
 from benchmark.cell import run_cell
 from benchmark.errors import ConfigError
 from benchmark.plan import plan_cell
+from benchmark.schema import ModelConf
 from tests.conftest import compose_config
 
 SMALL = ["dataset=imagenet", "dataset.num_classes=3", "dataset.image_size=32", "dataset.workers=0",
@@ -41,12 +42,11 @@ def test_imagenet_recipe_is_the_papers():
 
 @pytest.mark.parametrize("name,params", [("resnet18", 11.69e6), ("resnet34", 21.80e6), ("resnet50", 25.56e6)])
 def test_torchvision_resnets_have_their_published_sizes(name, params):
-    from types import SimpleNamespace
 
-    from benchmark.counting import count_params
     from benchmark.models import build_model
+    from benchmark.pruning.counting import count_params
 
-    model = build_model(SimpleNamespace(name=name, width=1.0, pretrained=False), 1000)
+    model = build_model(ModelConf(name=name, width=1.0, pretrained=False), 1000)
     assert count_params(model) == pytest.approx(params, rel=0.002)
     convs = model.prunable_convs()
     assert len(convs) == {"resnet18": 8, "resnet34": 16, "resnet50": 32}[name]
@@ -101,13 +101,12 @@ def test_pretrained_weights_from_the_local_cache_become_the_baseline(folder, tmp
 @pytest.mark.parametrize("variant,reduction", [("E", 31.9), ("F", 50.6)])
 def test_resnet18_variants_match_the_papers_parameter_reductions(variant, reduction):
     """paper.md, "L1 + CLR against DCP": ResNet-18 L1 + CLR at 31.9% and 50.6% fewer parameters."""
-    from types import SimpleNamespace
 
     from benchmark import pruning
-    from benchmark.counting import count_params
     from benchmark.models import build_model
+    from benchmark.pruning.counting import count_params
 
-    model = build_model(SimpleNamespace(name="resnet18", pretrained=False), 1000)
+    model = build_model(ModelConf(name="resnet18", pretrained=False), 1000)
     dense = count_params(model)
     spec = pruning.resolve(compose_config(["model=resnet18", f"pruner.variant={variant}"]).pruner, "resnet18")
     pruning.prune(model, spec, seed=0, image_size=64)

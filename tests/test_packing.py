@@ -1,4 +1,4 @@
-"""Several cells per job: the process runner (benchmark.packing) and the packing launchers."""
+"""Several cells per job: the process runner (benchmark.launch.packing) and the packing launchers."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.packing import PackedProcessDied, placements, run_concurrently, visible_gpus
+from benchmark.launch.packing import (
+    PackedProcessDied,
+    placements,
+    run_concurrently,
+    visible_gpus,
+)
 from tests.conftest import REPO, TINY, TINY_DATA
 from tests.test_slurm import hydra_config
-
 
 # --- placement -----------------------------------------------------------------------------------
 

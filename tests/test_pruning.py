@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from types import SimpleNamespace
 
 from benchmark import pruning
-from benchmark.counting import count_macs, count_params
 from benchmark.errors import ConfigError
 from benchmark.models import build_model
 from benchmark.plan import plan_cell
 from benchmark.pruning import PruningSpec
+from benchmark.pruning.counting import count_macs, count_params
+from benchmark.schema import ModelConf
 from tests.conftest import compose_config
 
 RESNET56_B = dict(stage_ratios=[0.6, 0.3, 0.1], skip_layers=[16, 18, 20, 34, 38, 54])
@@ -27,7 +27,7 @@ PAPER_VARIANTS = [
 
 def model(name="resnet56", width=1.0, seed=0):
     torch.manual_seed(seed)
-    return build_model(SimpleNamespace(name=name, width=width), 10)
+    return build_model(ModelConf(name=name, width=width), 10)
 
 
 @pytest.mark.parametrize("name,variant,params,flops", PAPER_VARIANTS)

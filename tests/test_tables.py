@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import published, tables
-from benchmark.collect import collect
+from benchmark.report import published, tables
+from benchmark.report.collect import collect
 
 
 def write_record(folder: Path, schedule: str, seed: int, acc: float, status: str = "finished", cell: str | None = None,

@@ -15,9 +15,16 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark.counting import count_macs, count_params
 from benchmark.errors import ConfigError
-from benchmark.pruning.spec import PRUNERS, PruningSpec, resolve, validate, variants, with_ratio
+from benchmark.pruning.counting import count_macs, count_params
+from benchmark.pruning.spec import (
+    PRUNERS,
+    PruningSpec,
+    resolve,
+    validate,
+    variants,
+    with_ratio,
+)
 from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
 from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
 

@@ -5,7 +5,7 @@ this module lives here and not in ``benchmark/``. With ``cells_per_job: 1`` (the
 launchers are exactly hydra-submitit-launcher's. With ``cells_per_job: K`` the sweep's cells,
 in sweep order, are grouped K to a job, so ``schedule=ft,lrw,slr,clr cells_per_job=4`` puts the
 four schedules of one pruned model on one GPU; inside the job each cell runs in a process of
-its own (``benchmark.packing``), and each still gets its own output folder and record.
+its own (``benchmark.launch.packing``), and each still gets its own output folder and record.
 
 The packs ride on the plugin's own ``launch``: it submits one job per pack (named by the pack's
 first cell) and this launcher's ``__call__`` runs the whole pack inside that job. On preemption
@@ -67,7 +67,7 @@ class _Packing:
                  singleton_state: Dict[type, Singleton]) -> Any:
         if not self.packs:
             return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)  # type: ignore
-        from benchmark.packing import run_concurrently
+        from benchmark.launch.packing import run_concurrently
 
         pack = self.packs[job_num]
         outcomes = run_concurrently([functools.partial(self.run_cell, *cell) for cell in pack])

@@ -11,7 +11,7 @@ ids counted from 1 at the stem, the numbering of the paper's skip lists.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -146,28 +146,3 @@ class CifarVGG(nn.Module):
         """The BN that normalises ``conv``'s output (Taylor-FO-BN scores its channels)."""
         layers = list(self.features)
         return layers[next(i for i, m in enumerate(layers) if m is conv) + 1]
-
-
-MODELS: Dict[str, Callable[[int, float], nn.Module]] = {
-    "resnet20": lambda classes, width: CifarResNet(20, classes, width),
-    "resnet32": lambda classes, width: CifarResNet(32, classes, width),
-    "resnet56": lambda classes, width: CifarResNet(56, classes, width),
-    "resnet110": lambda classes, width: CifarResNet(110, classes, width),
-    "vgg16": lambda classes, width: CifarVGG(VGG16_WIDTHS, classes, width),
-}
-
-
-IMAGENET_MODELS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}
-
-
-def build_model(model_cfg, num_classes: int) -> nn.Module:
-    """The dense network named by ``model.name`` (CIFAR models at ``model.width``)."""
-    if model_cfg.name in IMAGENET_MODELS:
-        from benchmark.imagenet import TorchvisionResNet
-
-        return TorchvisionResNet(IMAGENET_MODELS[model_cfg.name], num_classes, getattr(model_cfg, "pretrained", False))
-    if model_cfg.name not in MODELS:
-        raise ConfigError(f"model={model_cfg.name!r} is unknown; valid: {', '.join([*MODELS, *IMAGENET_MODELS])}")
-    if not model_cfg.width > 0:
-        raise ConfigError(f"model.width={model_cfg.width} must be > 0")
-    return MODELS[model_cfg.name](num_classes, model_cfg.width)

@@ -35,7 +35,7 @@ def load(name: str) -> pd.DataFrame:
 
 def suite_changes(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (model, variant, schedule, T) of finished CIFAR-10 L1 cells: n, mean and sd of
-    the per-seed accuracy change. ``frame`` is :func:`benchmark.tables.tidy`'s output."""
+    the per-seed accuracy change. ``frame`` is :func:`benchmark.report.tables.tidy`'s output."""
     done = frame[(frame["status"] == "finished") & (frame["dataset"] == "cifar10")
                  & (frame["config.pruner.name"] == "l1") & frame["variant"].notna()]
     top1, baseline = (pd.to_numeric(done[c], errors="coerce") for c in ("metrics.test_top1", "metrics.baseline_test_top1"))

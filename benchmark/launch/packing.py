@@ -5,7 +5,7 @@ once (``hydra.launcher.cells_per_job``, see ``hydra_plugins/benchmark_launchers`
 schedules of one pruned model, for instance, which then also share its cached baseline and
 pruned weights. Each cell runs in a process of its own (spawned, so CUDA starts clean), pinned
 to its share of the job's CPU cores (the cell's thread count follows from its affinity, see
-``benchmark.seeding.configure_backend``) and, when the job sees several GPUs, to one of them
+``benchmark.device.configure_backend``) and, when the job sees several GPUs, to one of them
 in turn. A cell's result does not depend on how it was packed: packing changes where a cell
 runs, never what it computes.
 
@@ -21,6 +21,7 @@ import signal
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
+
 
 @dataclass(frozen=True)
 class Placement:

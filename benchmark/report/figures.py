@@ -24,8 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from benchmark import published, schema
+from benchmark import schema
 from benchmark.errors import ConfigError
+from benchmark.report import published
 from benchmark.schedules import lr_momentum, validate
 
 SCHEDULE_ORDER = ["ft", "lrw", "slr", "clr", "clr_lrw"]

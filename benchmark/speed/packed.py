@@ -1,6 +1,6 @@
 """``make bench``, packed part: what several cells per device gain, as cells per device-hour.
 
-K processes train the same model at once on one device through ``benchmark.packing`` (the
+K processes train the same model at once on one device through ``benchmark.launch.packing`` (the
 runner the packing launchers use, so each gets its share of the cores and the job's GPU),
 each with the suite's training step. Every process warms up (compiling, when compiling),
 then waits for the others and trains for a fixed number of seconds, so the timed windows
@@ -24,13 +24,18 @@ def _train_for(case: Tuple[str, Any, int], batch: int, seconds: float, device_na
     """One packed process: warm up, signal ready, wait for all ``count``, train ``seconds``."""
     import torch
 
-    from benchmark.bench import _model, _suite_batches, suite_step, synthetic_split
-    from benchmark.seeding import configure_backend, resolve_device
+    from benchmark.device import configure_backend, resolve_device
+    from benchmark.speed.steps import (
+        bench_model,
+        suite_batches,
+        suite_step,
+        synthetic_split,
+    )
 
     device = resolve_device(device_name)
     configure_backend(device, deterministic=False)
-    step = suite_step(_model(*case, device), device, compile)
-    loader = _suite_batches(synthetic_split(), batch, device)
+    step = suite_step(bench_model(*case, device), device, compile)
+    loader = suite_batches(synthetic_split(), batch, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def batches():
@@ -58,8 +63,8 @@ def _train_for(case: Tuple[str, Any, int], batch: int, seconds: float, device_na
 def measure(case: Tuple[str, Any, int], counts: List[int], batch: int, seconds: float, device_name: str,
             compile: bool) -> List[Dict[str, Any]]:
     """One row per process count: aggregate and per-process images/s, cells per device-hour."""
-    from benchmark.bench import case_name
-    from benchmark.packing import run_concurrently
+    from benchmark.launch.packing import run_concurrently
+    from benchmark.speed.steps import case_name
 
     rows: List[Dict[str, Any]] = []
     for count in counts:
@@ -87,5 +92,5 @@ def to_markdown(rows: List[Dict[str, Any]]) -> List[str]:
         lines.append(f"| {r['model']} | {r['processes']} | {r['aggregate_img_s']:.0f} | {r['per_process_img_s']:.0f} | "
                      f"{r['cells_per_hour']:.2f} | {r['gain']:.2f}x |")
     lines += ["", "A cell: retraining for T = 40 epochs on 50,000 CIFAR-10 images (evaluation not counted). "
-              "Each process has its share of the cores (benchmark.packing)."]
+              "Each process has its share of the cores (benchmark.launch.packing)."]
     return lines

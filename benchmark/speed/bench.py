@@ -3,13 +3,13 @@
 The reference is what the original study ran: a torchvision ``DataLoader`` over PIL
 images with ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip``, ``ToTensor`` and
 ``Normalize`` applied one sample at a time, fp32. The suite keeps uint8 data on the
-device and augments whole batches there (``benchmark.data.DeviceLoader``), with the
+device and augments whole batches there (``benchmark.data.tensors.DeviceLoader``), with the
 fast path of ``benchmark.train`` (channels_last, and bf16 autocast on CUDA).
 
 Both run in one process on the same model, alternating, warm-up steps excluded, and
 the median of the repeats is reported: images per second for the whole training step
 and for the data path alone, FLOPs per image and peak memory. Speed is reported here,
-never asserted in a test. Usage: ``python -m benchmark.bench [--steps 5 --repeats 3]``.
+never asserted in a test. Usage: ``python -m benchmark.speed.bench [--steps 5 --repeats 3]``.
 """
 
 from __future__ import annotations
@@ -21,61 +21,24 @@ import statistics
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from benchmark import bench_pack, pruning
-from benchmark.counting import count_macs
-from benchmark.data import MEAN, STD, DeviceLoader, Split
-from benchmark.models import build_model
-from benchmark.seeding import configure_backend, resolve_device
-from benchmark.fastpath import TrainingForward, fast_path, layout
-
-# (model, paper variant, keep a multiple of this many filters): "-r8" rows show what
-# hardware-friendly widths change against the paper's exact widths.
-CASES = [("resnet20", None, 1), ("resnet56", None, 1), ("resnet56", "B", 1), ("resnet56", "D", 1),
-         ("resnet56", "D", 8), ("resnet110", None, 1), ("vgg16", None, 1), ("vgg16", "A", 1)]
-
-
-def case_name(name: str, variant: str | None, round_to: int) -> str:
-    return name + (f"-{variant}" if variant else "") + (f"-r{round_to}" if round_to > 1 else "")
-
-
-def _model(name: str, variant: str | None, round_to: int, device: torch.device) -> nn.Module:
-    model = build_model(SimpleNamespace(name=name, width=1.0), 10)
-    if variant is not None:
-        spec = pruning.resolve(SimpleNamespace(name="l1", variant=variant, ratio=0.0, stage_ratios=None, skip_layers=[],
-                                               sparsity=0.0, rounds=1, taylor_batches=1, round_to=round_to), name)
-        pruning.prune(model, spec, seed=0)
-    return model.to(device)
-
-
-def _reference_batches(split: Split, batch: int) -> Callable[[], Iterator[Tuple[torch.Tensor, torch.Tensor]]]:
-    import torchvision.transforms as T
-    from PIL import Image
-
-    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)])
-    images = split.images.permute(0, 2, 3, 1).numpy()
-
-    class Pil(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return len(images)
-
-        def __getitem__(self, i: int):
-            return transform(Image.fromarray(images[i])), int(split.labels[i])
-
-    loader = torch.utils.data.DataLoader(Pil(), batch_size=batch, shuffle=True, num_workers=0, drop_last=True)
-    return lambda: iter(loader)
-
-
-def _suite_batches(split: Split, batch: int, device: torch.device) -> Callable[[], Iterator]:
-    loader = DeviceLoader(split, batch, device, augment=True, seed=0)
-    counter = iter(range(10**9))
-    return lambda: loader.epoch(next(counter))
+from benchmark.data import Split
+from benchmark.device import configure_backend, resolve_device
+from benchmark.pruning.counting import count_macs
+from benchmark.speed import packed as bench_pack
+from benchmark.speed.steps import (
+    CASES,
+    bench_model,
+    case_name,
+    reference_batches,
+    suite_batches,
+    suite_step,
+    synthetic_split,
+    trainer,
+)
 
 
 def _time(steps: int, warmup: int, batches: Callable[[], Iterator], step: Callable, device: torch.device) -> float:
@@ -97,46 +60,26 @@ def _time(steps: int, warmup: int, batches: Callable[[], Iterator], step: Callab
     return done / (time.perf_counter() - began)
 
 
-def trainer(model: nn.Module, forward: Callable, amp: Callable, channels_last: bool) -> Callable:
-    """One SGD training step of ``model`` through ``forward`` (the model itself, or compiled)."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with amp():
-            loss = F.cross_entropy(forward(layout(x, channels_last)), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return step
-
-
-def suite_step(model: nn.Module, device: torch.device, compile: bool) -> Callable:
-    """The suite's training step on ``device``: its fast path (channels_last and bf16 on CUDA) and,
-    when ``compile``, the compiled forward. ``model`` is converted in place."""
-    model, autocast, channels_last = fast_path(model, device, enabled=True)
-    return trainer(model, TrainingForward(model, compile=compile), autocast, channels_last)
-
-
 def bench_case(name: str, variant: str | None, round_to: int, split: Split, args: argparse.Namespace,
                device: torch.device) -> Dict[str, Any]:
-    model = _model(name, variant, round_to, device)
+    model = bench_model(name, variant, round_to, device)
     macs = count_macs(model)
-    suite_model = _model(name, variant, round_to, device)
+    suite_model = bench_model(name, variant, round_to, device)
     suite_model.load_state_dict(model.state_dict())
 
     ref_step = trainer(model, model, nullcontext, False)
     step = suite_step(suite_model, device, args.compile)
-    ref_batches = _reference_batches(split, args.batch)
-    suite_batches = _suite_batches(split, args.batch, device)
-    first_rate = _time(1, 0, suite_batches, step, device)  # images/s of the first step: compilation included
+    ref_batches = reference_batches(split, args.batch)
+    suite_data = suite_batches(split, args.batch, device)
+    first_rate = _time(1, 0, suite_data, step, device)  # images/s of the first step: compilation included
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     runs: Dict[str, List[float]] = {"suite": [], "reference": [], "suite_data": [], "reference_data": []}
     for _ in range(args.repeats):  # alternate so drift hits both alike
         runs["reference"].append(_time(args.steps, args.warmup, ref_batches, ref_step, device))
-        runs["suite"].append(_time(args.steps, args.warmup, suite_batches, step, device))
+        runs["suite"].append(_time(args.steps, args.warmup, suite_data, step, device))
         runs["reference_data"].append(_time(args.data_steps, 1, ref_batches, lambda x, y: None, device))
-        runs["suite_data"].append(_time(args.data_steps, 1, suite_batches, lambda x, y: None, device))
+        runs["suite_data"].append(_time(args.data_steps, 1, suite_data, lambda x, y: None, device))
     med = {k: statistics.median(v) for k, v in runs.items()}
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -145,13 +88,6 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
             "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
             "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak,
             "compiled": args.compile, "first_step_s": args.batch / first_rate}
-
-
-def synthetic_split() -> Split:
-    """4096 random uint8 images: the pipelines' speed does not depend on what the images show."""
-    g = torch.Generator().manual_seed(0)
-    return Split(torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8, generator=g),
-                 torch.randint(0, 10, (4096,), generator=g))
 
 
 def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[Dict[str, Any]]) -> str:

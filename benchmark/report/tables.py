@@ -7,10 +7,10 @@ seed-paired difference to FT is given with a ``*`` when its 95% bootstrap interv
 (10,000 resamples of the paired differences, fixed seed) excludes zero; with fewer
 than two pairs no interval is drawn. Cells that did not finish are listed apart.
 
-Beside it: the reproduced-versus-published table (:mod:`benchmark.published`) and the
-figures (:mod:`benchmark.figures`), all into ``--out``.
+Beside it: the reproduced-versus-published table (:mod:`benchmark.report.published`) and the
+figures (:mod:`benchmark.report.figures`), all into ``--out``.
 
-Usage: ``python -m benchmark.tables [RUN_FOLDERS...] [--out results] [--wandb-dirs DIR...]
+Usage: ``python -m benchmark.report.tables [RUN_FOLDERS...] [--out results] [--wandb-dirs DIR...]
 [--wandb-project ENTITY/PROJECT [--wandb-group G]] [--lr-budget T] [--no-figures]``.
 """
 
@@ -24,8 +24,8 @@ from typing import List, Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark import published
-from benchmark.collect import collect
+from benchmark.report import published
+from benchmark.report.collect import collect
 
 SCHEDULE_ORDER = ["ft", "lrw", "slr", "clr"]
 KEYS = ["dataset", "model", "pruner", "T"]
@@ -199,7 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n" + (published.as_text(versus).to_markdown(index=False, disable_numparse=True) if len(versus) else NO_PUBLISHED_MATCH))
     paths += write_published(versus, out)
     if not args.no_figures:
-        from benchmark.figures import write_figures  # matplotlib only when drawing
+        from benchmark.report.figures import (
+            write_figures,  # matplotlib only when drawing
+        )
 
         paths += write_figures(frame, out, args.lr_budget)
     print("\nwrote " + ", ".join(map(str, paths)))
