@@ -110,6 +110,58 @@ def test_a_diverging_cell_is_recorded_as_diverged(tiny_cfg, tmp_path):
     assert "test_top1" not in record["metrics"]
 
 
+class RecordingTracker:
+    """Stands in for the W&B run: keeps what the cell logs and summarises."""
+
+    def __init__(self) -> None:
+        self.summary: dict = {}
+
+    def log(self, metrics: dict) -> None:
+        pass
+
+    def summarise(self, summary: dict) -> None:
+        self.summary.update(summary)
+
+
+@pytest.mark.parametrize("overrides,stage", [(("recipe.lr=1e8",), "baseline"), (("schedule=ft", "schedule.lr=1e8"), "retrain")])
+def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny_cfg, tmp_path, monkeypatch, overrides,
+                                                                             stage):
+    """A cell that diverges in its baseline or in retraining is recorded like a finished cell:
+    in its cache folder (so it is reused), in the output folder, and in the W&B summary."""
+    from contextlib import contextmanager
+
+    import benchmark.cell as cell_module
+    from benchmark import stages
+
+    trackers = []
+
+    @contextmanager
+    def recording(*args, **kwargs):
+        trackers.append(RecordingTracker())
+        yield trackers[-1]
+
+    monkeypatch.setattr(cell_module, "tracked", recording)
+    cfg = tiny_cfg(*overrides)
+    first = run_cell(cfg, tmp_path / "a")
+    assert first.status == "diverged" and first.diverged["stage"] == stage
+    cached = json.loads(next((tmp_path / "cache" / "cells").glob("*/record.json")).read_text())
+    assert cached == json.loads((tmp_path / "a" / "record.json").read_text()) == first.as_dict()
+    assert trackers[0].summary["status"] == cached["status"] == "diverged"
+    assert trackers[0].summary["diverged/stage"] == stage
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a diverged cell asked for again must not train")
+
+    monkeypatch.setattr(stages, "train", no_training)
+    monkeypatch.setattr(cell_module, "train", no_training)
+    again = run_cell(cfg, tmp_path / "b")
+    assert again.as_dict() == first.as_dict()
+    assert json.loads((tmp_path / "b" / "record.json").read_text()) == cached
+    if stage == "baseline":  # another cell on the same baseline learns it diverged without retraining it
+        other = run_cell(tiny_cfg(*overrides, "schedule=lrw"), tmp_path / "c")
+        assert other.status == "diverged" and other.identity["cell"] != first.identity["cell"]
+
+
 def test_wandb_offline_run_is_named_after_the_cell(tiny_cfg, tmp_path, monkeypatch):
     for var in ("WANDB_MODE", "WANDB_API_KEY"):
         monkeypatch.delenv(var, raising=False)
