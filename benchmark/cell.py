@@ -177,6 +177,8 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
                 "sparsity": 1.0 - after["params"] / base.meta["params"],
                 "conv_sparsity": after["conv_sparsity"],
                 "spec": pruned.meta.get("spec"),
+                "baseline_source": base.meta.get("source", "trained"),  # trained | loaded (model.weights) | pretrained
+                "baseline_weights": base.meta.get("weights"),
                 "latency_dense": base.meta.get("latency"),
                 "latency_pruned": stages.latency(cfg, model) if spec.rounds > 1 else pruned.meta.get("latency"),
             },

@@ -57,6 +57,16 @@ class ModelConf:
     name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50
     width: float = 1.0  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
+    weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
+
+
+@dataclass
+class CustomModelConf(ModelConf):
+    """Any constructor as the dense network: ``_target_(**kwargs, num_classes=dataset.num_classes)``."""
+
+    name: str = "custom"
+    _target_: str = MISSING  # module.callable, e.g. torchvision.models.mobilenet_v2
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # constructor arguments (num_classes comes from the data)
 
 
 @dataclass
@@ -101,6 +111,24 @@ class TorchPruningConf(PrunerConf):
     importance: Dict[str, Any] = field(
         default_factory=lambda: {"_target_": "torch_pruning.importance.MagnitudeImportance"})
     global_pruning: bool = False  # rank channels across all groups instead of pruning each by ratio
+
+
+@dataclass
+class CustomPrunerConf(PrunerConf):
+    """A user's callable ``fn(model, example_inputs, batches, seed=..., **kwargs)`` (pruning/custom.py)."""
+
+    name: str = "custom"
+    function: str = MISSING  # module:callable, importable from the working directory or PYTHONPATH
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the callable; part of the identity
+
+
+@dataclass
+class CheckpointPrunerConf(PrunerConf):
+    """A network pruned by another method's code, retrained from its file (pruning/checkpoint.py)."""
+
+    name: str = "checkpoint"
+    path: str = MISSING  # tp.state_dict of the configured model, or a plain state dict; its SHA-256 is identity
+    architecture: Optional[Dict[str, Any]] = None  # a _target_ node building the pruned model (plain state dict)
 
 
 @dataclass
@@ -253,9 +281,12 @@ def register_configs() -> None:
     cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConf)
     cs.store(group="dataset", name="base_imagefolder", node=ImageFolderDatasetConf)
     cs.store(group="model", name="base_model", node=ModelConf)
+    cs.store(group="model", name="base_custom", node=CustomModelConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
     cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
+    cs.store(group="pruner", name="base_custom", node=CustomPrunerConf)
+    cs.store(group="pruner", name="base_checkpoint", node=CheckpointPrunerConf)
     cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)

@@ -9,6 +9,7 @@ baseline twice, and the kernel releases the lock of a process that dies.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from benchmark.artefacts import atomic_save, load_checkpoint, locked, write_json
 from benchmark.data import Data, DeviceLoader, image_size
 from benchmark.identity import Identity
 from benchmark.models import build_model
+from benchmark.models.custom import model_fingerprint
+from benchmark.models.weights import load_weights
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.seeding import seed_everything
@@ -55,6 +58,9 @@ def pruning_spec(cfg: Conf, model: nn.Module) -> pruning.PruningSpec:
     """The pruner config resolved for this model, a target size turned into a ratio."""
     spec = pruning.resolve(cfg.pruner, cfg.model.name)
     pruning.validate(spec, model)
+    if cfg.model.weights is not None:  # the released baseline must fit before anything trains
+        load_weights(copy.deepcopy(model), cfg.model.weights)
+    pruning.check_files(spec, model, cfg.dataset.num_classes, image_size(cfg.dataset))
     if cfg.pruner.target_reduction is not None:
         spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction,
                                     image_size=image_size(cfg.dataset))
@@ -92,15 +98,21 @@ def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
         if saved is not None:
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"])
-        began, history = time.perf_counter(), []
-        if not cfg.model.get("pretrained", False):
+        began, history, source = time.perf_counter(), [], "trained"
+        if cfg.model.weights is not None:
+            load_weights(model, cfg.model.weights)
+            source = "loaded"
+        elif cfg.model.get("pretrained", False):
+            source = "pretrained"
+        else:
             result = train(model, data.train(cfg.seed.baseline), cfg.recipe.epochs, schedules.original_schedule(),
                            cfg.recipe, folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch,
                            cfg.fast, cfg.compile_min_steps)
             if result.status != "finished":
                 raise StageDiverged("baseline", result.diverged_epoch)
             history = result.history
-        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+        meta = {"identity": ident.baseline, "source": source, "weights": model_fingerprint(cfg.model).get("weights"),
+                "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
@@ -123,7 +135,10 @@ def pruned(cfg: Conf, ident: Identity, spec: pruning.PruningSpec, base: Stage, e
         began = time.perf_counter()
         model = dense_model(cfg, device)
         model.load_state_dict(base.model.state_dict())
-        history = pruning.prune(model, spec, cfg.seed.prune, batches, image_size=image_size(cfg.dataset))
+        if spec.name == "checkpoint":  # a network pruned elsewhere: loaded, not pruned
+            model, history = pruning.checkpoint.load_pruned(model, spec, cfg.dataset.num_classes, image_size(cfg.dataset))
+        else:
+            history = pruning.prune(model, spec, cfg.seed.prune, batches, image_size=image_size(cfg.dataset))
         meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, evals, cfg.fast),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}

@@ -41,6 +41,7 @@ class PruningSpec:
     function: Optional[str] = None  # custom: "module:callable"
     kwargs: Dict[str, Any] = field(default_factory=dict)  # custom: the callable's own settings
     path: Optional[str] = None  # checkpoint: the pruned checkpoint file
+    architecture: Optional[Dict[str, Any]] = None  # checkpoint: a _target_ node building the pruned model
     widths_from: Optional[str] = None  # random: take per-layer widths from this pruned checkpoint
 
     @property
@@ -104,7 +105,7 @@ def _extra_fields(pruner: Conf) -> Dict[str, Any]:
     if pruner.name == "custom":
         return dict(function=pruner.function, kwargs=dict(_plain(pruner.kwargs)))
     if pruner.name == "checkpoint":
-        return dict(path=pruner.path)
+        return dict(path=pruner.path, architecture=_plain(pruner.architecture))
     return {}
 
 
@@ -120,6 +121,9 @@ def validate(spec: PruningSpec, model: Any) -> None:
         return
     if spec.widths_from is not None and spec.name != "random":
         raise ConfigError(f"pruner.widths_from applies to pruner=random, not {spec.name}")
+    if spec.external or spec.widths_from is not None:
+        _validate_external(spec)
+        return
     if spec.graph or (spec.structured and not hasattr(model, "prunable_convs")):
         _validate_graph(spec, model)
         return
@@ -160,6 +164,16 @@ def _validate_graph(spec: PruningSpec, model: Any) -> None:
     if spec.graph and (spec.importance is None or "_target_" not in spec.importance):
         raise ConfigError("pruner.importance._target_ must name a Torch-Pruning importance, "
                           "e.g. torch_pruning.importance.MagnitudeImportance")
+
+
+def _validate_external(spec: PruningSpec) -> None:
+    """What the custom / checkpoint pruners need; their callables and files are checked on use."""
+    if spec.name == "custom" and not spec.function:
+        raise ConfigError("pruner.function must name module:callable for pruner=custom")
+    if spec.name == "checkpoint" and not spec.path:
+        raise ConfigError("pruner.path must name a pruned checkpoint for pruner=checkpoint")
+    if (spec.name == "checkpoint" or spec.widths_from is not None) and spec.rounds != 1:
+        raise ConfigError(f"pruner.rounds={spec.rounds}: a checkpoint's widths are pruned once; use rounds=1")
 
 
 def with_ratio(spec: PruningSpec, ratio: float) -> PruningSpec:
