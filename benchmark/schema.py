@@ -128,7 +128,8 @@ class CheckpointPrunerConf(PrunerConf):
 
     name: str = "checkpoint"
     path: str = MISSING  # tp.state_dict of the configured model, or a plain state dict; its SHA-256 is identity
-    architecture: Optional[Dict[str, Any]] = None  # a _target_ node building the pruned model (plain state dict)
+    # A _target_ node building the pruned model, for a plain state dict of another constructor ({}: none).
+    architecture: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from benchmark.pruning.spec import PruningSpec
 from benchmark.sources import file_fingerprint, load_callable, source_fingerprint
 
 WHAT = "pruner.path"
+_NO_SHAPE = torch.empty(0)  # compare names only
 
 
 def fingerprint(spec_path: str, architecture: Dict[str, Any], what: str = WHAT) -> Dict[str, Any]:
@@ -72,6 +73,10 @@ def load_pruned(dense: nn.Module, spec: PruningSpec, num_classes: int, image_siz
         for name, values in attributes.items():  # Torch-Pruning's own record of the sizes wins
             kept = {a: (list(v) if isinstance(v, tuple) else v) for a, v in values.items() if a in structure.SIZE_ATTRIBUTES}
             record["attributes"].setdefault(name, {}).update(kept)
+        names = [k[: -len("_orig")] if k.endswith("_orig") else k for k in state if not k.endswith("_mask")]
+        keys = mismatch(dict.fromkeys(model.state_dict(), _NO_SHAPE), dict.fromkeys(names, _NO_SHAPE))
+        if keys:
+            raise ConfigError(f"{WHAT}={spec.path!r} does not fit {type(dense).__name__}: {keys}")
         try:
             structure.apply(model, record)
         except ConfigError as error:

@@ -81,19 +81,28 @@ def run(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batche
         raise ConfigError(f"{WHAT}={spec.function!r} raised {type(error).__name__}: "
                           f"{' '.join(str(error).split())[:200]}") from None
     model.zero_grad(set_to_none=True)
-    new = structure.record(model, before_layout, before_attributes)
-    if any(0 in shape for shape in new["shapes"].values()):
-        empty = next(k for k, s in new["shapes"].items() if 0 in s)
-        raise ConfigError(f"{WHAT}={spec.function!r} removed every channel of {empty}: a layer must keep one")
-    if count_params(model) == params and _masked_zeros(model) == zeros:
-        raise ConfigError(f"{WHAT}={spec.function!r} pruned nothing: no channel removed and no weight masked")
-    probe = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device)
-    _check_reload(reference, model, new, spec.function, probe)
+    try:
+        new = _checked(reference, model, before_layout, before_attributes, params, zeros, x)
+    except ConfigError as error:
+        raise ConfigError(f"{WHAT}={spec.function!r}: {error}") from None
     return structure.compose(previous, new) if previous else new
 
 
-def _check_reload(reference: nn.Module, model: nn.Module, record: structure.Structure, function: str,
-                  x: torch.Tensor) -> None:
+def _checked(reference: nn.Module, model: nn.Module, before_layout: Dict[str, str], before_attributes: Dict[str, Any],
+             params: int, zeros: int, x: torch.Tensor) -> structure.Structure:
+    """The structure record of the pruned ``model``, once it is known to be a real, reloadable pruning."""
+    new = structure.record(model, before_layout, before_attributes)
+    empty = next((k for k, s in new["shapes"].items() if 0 in s), None)
+    if empty is not None:
+        raise ConfigError(f"it removed every channel of {empty}: a layer must keep one")
+    if count_params(model) == params and _masked_zeros(model) == zeros:
+        raise ConfigError("it pruned nothing: no channel removed and no weight masked")
+    probe = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device)
+    _check_reload(reference, model, new, probe)
+    return new
+
+
+def _check_reload(reference: nn.Module, model: nn.Module, record: structure.Structure, x: torch.Tensor) -> None:
     """The record must rebuild the pruned network exactly, or nothing is cached or retrained."""
     problem = None
     try:
@@ -109,5 +118,5 @@ def _check_reload(reference: nn.Module, model: nn.Module, record: structure.Stru
     except Exception as error:
         problem = f"{type(error).__name__}: {' '.join(str(error).split())[:160]}"
     if problem:
-        raise ConfigError(f"{WHAT}={function!r}: its result cannot be saved and reloaded without pickling "
-                          f"({problem}); change only the sizes of standard layers or use torch.nn.utils.prune")
+        raise ConfigError(f"its result cannot be saved and reloaded without pickling ({problem}); "
+                          "change only the sizes of standard layers or use torch.nn.utils.prune")
