@@ -276,6 +276,9 @@ class PackedSlurmConf(SlurmQueueConf):
 
 def register_configs() -> None:
     """Store every schema; called by the entry point, never at import time."""
+    from benchmark.launch.dirnames import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=BenchmarkConf)
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
