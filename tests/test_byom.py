@@ -143,11 +143,14 @@ def test_a_plain_state_dict_of_a_pruned_architecture_loads_through_its_target(ti
 
 
 @pytest.mark.parametrize("content,message", [(b"not a checkpoint", "not a readable torch checkpoint"),
+                                             ("truncated", "not a readable torch checkpoint"),
                                              (None, "does not fit CifarResNet: unexpected layer1.3")])
 def test_a_checkpoint_that_does_not_fit_is_one_line(tiny_cfg, tmp_path, content, message):
     path = tmp_path / "bad.pt"
-    if content is None:  # a ResNet-32 checkpoint for the ResNet-20
+    if content is None or content == "truncated":  # a ResNet-32 checkpoint for the ResNet-20, or half a file
         torch.save(stages.dense_model(tiny_cfg("model=resnet32"), torch.device("cpu")).state_dict(), path)
+        if content == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     else:
         path.write_bytes(content)
     with pytest.raises(ConfigError, match=message) as info:
@@ -214,3 +217,25 @@ def test_mismatched_dense_weights_name_the_first_keys(tiny_cfg, tmp_path):
     with pytest.raises(ConfigError, match=r"unexpected layer1\.3\.conv1\.weight, .* \(\+\d+ more\)") as info:
         plan_cell(tiny_cfg(f"model.weights={tmp_path / 'w.pt'}"))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["pruner=custom", "pruner.function=byom_bad:raises"], "error: pruner.function='byom_bad:raises' raised RuntimeError"),
+    (["model=custom", "model._target_=byom_nowhere.Net"], "error: model._target_='byom_nowhere.Net': module"),
+    (["pruner=checkpoint", "pruner.path=missing.pt"], "error: pruner.path='missing.pt' is not a file"),
+])
+def test_bad_input_through_the_entry_point_is_one_line_exit_2_and_nothing_half_written(tmp_path, overrides, message):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, TINY, TINY_DATA
+
+    write_module(tmp_path, "byom_bad", BAD)
+    done = subprocess.run([sys.executable, str(REPO / "benchmark" / "run.py"), *TINY_DATA, *TINY, *overrides,
+                           f"paths.cache={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'out'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(message), done.stderr[-1500:]
+    assert not list((tmp_path / "cache").rglob("pruned/*/model.pt")) and not list((tmp_path / "cache").rglob("cells/*/*"))
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
