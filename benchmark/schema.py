@@ -54,7 +54,7 @@ class ImageFolderDatasetConf(DatasetConf):
 class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
-    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50
+    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50 | custom
     width: float = 1.0  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
     weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
@@ -87,7 +87,7 @@ class RecipeConf:
 class PrunerConf:
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
-    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured
+    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | torch_pruning | custom | checkpoint
     variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
     ratio: float = 0.0  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = None  # per-stage ratios (ResNets), overriding ratio

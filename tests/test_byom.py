@@ -239,3 +239,11 @@ def test_bad_input_through_the_entry_point_is_one_line_exit_2_and_nothing_half_w
     assert len(errors) == 1 and errors[0].startswith(message), done.stderr[-1500:]
     assert not list((tmp_path / "cache").rglob("pruned/*/model.pt")) and not list((tmp_path / "cache").rglob("cells/*/*"))
     assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_plan_mode_says_a_custom_pruners_counts_come_once_it_has_run(tiny_cfg, tmp_path):
+    from benchmark.plan import format_plan
+
+    plan = plan_cell(tiny_cfg(*SLIM))
+    assert plan["params_after"] is None and plan["counts_exact"] is False
+    assert "known once the pruner has run" in format_plan(plan, "text")
