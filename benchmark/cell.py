@@ -151,6 +151,8 @@ def _model_summary(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.S
         **reductions(base.meta, after),
         "conv_sparsity": after["conv_sparsity"],
         "spec": pruned.meta["spec"],
+        "baseline_source": base.meta.get("source", "trained"),  # trained | loaded (model.weights) | pretrained
+        "baseline_weights": base.meta.get("weights"),
         "latency_dense": base.meta["latency"],
         "latency_pruned": stages.latency(cfg, outcome.model) if spec.rounds > 1 else pruned.meta["latency"],
     }

@@ -9,6 +9,7 @@ baseline twice, and the kernel releases the lock of a process that dies.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from benchmark.artefacts import atomic_save, load_checkpoint, locked, read_json,
 from benchmark.data import Data, Loader, image_size
 from benchmark.identity import Identity
 from benchmark.models import build_model
+from benchmark.models.custom import model_fingerprint
+from benchmark.models.weights import load_weights
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.seeding import seed_everything
@@ -55,6 +58,9 @@ def pruning_spec(cfg: BenchmarkConf, model: nn.Module) -> pruning.PruningSpec:
     """The pruner config resolved for this model, a target size turned into a ratio."""
     spec = pruning.resolve(cfg.pruner, cfg.model.name)
     pruning.validate(spec, model)
+    if cfg.model.weights is not None:  # the released baseline must fit before anything trains
+        load_weights(copy.deepcopy(model), cfg.model.weights)
+    pruning.check_files(spec, model, cfg.dataset.num_classes, image_size(cfg.dataset))
     if cfg.pruner.target_reduction is not None:
         spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction,
                                     image_size=image_size(cfg.dataset))
@@ -92,11 +98,16 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
         if saved is not None:
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"])
-        began, history = time.perf_counter(), []
+        began, history, source = time.perf_counter(), [], "trained"
         diverged = read_json(folder / "diverged.json")
         if diverged is not None:  # the same settings diverge again: no need to retrain to find out
             raise StageDiverged("baseline", diverged["epoch"])
-        if not cfg.model.pretrained:
+        if cfg.model.weights is not None:
+            load_weights(model, cfg.model.weights)
+            source = "loaded"
+        elif cfg.model.pretrained:
+            source = "pretrained"
+        else:
             result = train(model, data.train(cfg.seed.baseline), epochs=cfg.recipe.epochs,
                            schedule=OriginalScheduleConf(), recipe=cfg.recipe, checkpoint=folder / "checkpoint.pt",
                            desc="baseline", settings=TrainSettings.of(cfg), val_loader=evals.get("val"),
@@ -107,7 +118,8 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
                 (folder / "checkpoint.pt").unlink(missing_ok=True)
                 raise StageDiverged("baseline", result.diverged_epoch)
             history = result.history
-        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+        meta = {"identity": ident.baseline, "source": source, "weights": model_fingerprint(cfg.model).get("weights"),
+                "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
         main = distributed.is_main()
@@ -136,7 +148,11 @@ def pruned(cfg: BenchmarkConf, ident: Identity, spec: pruning.PruningSpec, base:
         began = time.perf_counter()
         model = dense_model(cfg, device)
         model.load_state_dict(base.model.state_dict())
-        history = pruning.prune(model, spec, cfg.seed.prune, pruning_batches(cfg, data), image_size=image_size(cfg.dataset))
+        if spec.name == "checkpoint":  # a network pruned elsewhere: loaded, not pruned
+            model, history = pruning.checkpoint.load_pruned(model, spec, cfg.dataset.num_classes, image_size(cfg.dataset))
+        else:
+            history = pruning.prune(model, spec, cfg.seed.prune, pruning_batches(cfg, data),
+                                    image_size=image_size(cfg.dataset))
         meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, data.evals, cfg.fast),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
