@@ -9,6 +9,7 @@ ask for again, and in the Hydra output folder of the run.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -19,13 +20,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from benchmark import distributed, pruning, schedules, stages
+from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages
 from benchmark.artefacts import atomic_save, load_checkpoint, write_json
 from benchmark.data import Data, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity
+from benchmark.models import build_model
 from benchmark.progress import MODES as PROGRESS_MODES
 from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, resolve_mode, tracked
@@ -47,6 +49,9 @@ def validate(cfg: DictConfig) -> int:
     resolve_mode(cfg.wandb.mode)
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
     schedules.validate(cfg.schedule, cfg.recipe, epochs)
+    distill.validate(cfg.distill)
+    recalibration.validate(cfg.bn_recalibration)
+    rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, epochs)
     pruning.resolve(cfg.pruner, cfg.model.name)
     return epochs
 
@@ -76,7 +81,7 @@ def _taylor_batches(cfg: DictConfig, data: Data) -> Callable:
     return lambda: (batch for _, batch in zip(range(cfg.pruner.taylor_batches), data.train(cfg.seed.prune).epoch(0)))
 
 
-def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.Stage, loader: Any,
+def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, base: stages.Stage, start: stages.Stage, loader: Any,
                     evals: Dict[str, Any], epochs: int, cell_dir: Path, tracker: Tracker,
                     batches: Callable, device: torch.device) -> Dict[str, Any]:
     """Retrain the pruned model; for iterative pruning, prune again and retrain each round.
@@ -90,20 +95,27 @@ def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.St
             history, rounds, first = saved["history"], json.loads(saved["rounds"]), r + 1
             break
     for r in range(first, spec.rounds):
+        before = base.model
         if r > 0:
+            before = copy.deepcopy(model) if cfg.schedule.name == "allr" else model  # ALLR's d compares to it
             history = pruning.prune(model, spec, cfg.seed.prune + r, batches, history=history,
                                     image_size=image_size(cfg.dataset))
         info: Dict[str, Any] = {"round": r, **stages.model_counts(model, image_size(cfg.dataset))}
         seed_everything(cfg.seed.retrain + r)
+        prep = preparation.prepare(cfg, base, before, model, history, epochs, loader,
+                                   lambda seed: _dense(cfg, device, seed), image_size(cfg.dataset), r)
+        info.update(prep.info)
         desc = f"retrain {cfg.schedule.name}" + (f" round {r + 1}/{spec.rounds}" if spec.rounds > 1 else "")
 
         def log_epoch(row: Dict[str, float], offset: int = r * epochs) -> None:
             tracker.log({f"retrain/{k}": v for k, v in row.items()} | {"retrain/epoch": offset + row["epoch"]})
 
         # A fresh optimizer for the pruned model is built inside train, as in the paper.
-        result = train(model, loader, epochs, cfg.schedule, cfg.recipe, cell_dir / f"checkpoint-round{r}.pt",
-                       desc, cfg.progress, evals.get("val"), log_epoch, cfg.fast, cfg.compile_min_steps)
+        result = train(model, loader, prep.epochs, prep.schedule, cfg.recipe, cell_dir / f"checkpoint-round{r}.pt",
+                       desc, cfg.progress, evals.get("val"), log_epoch, cfg.fast, cfg.compile_min_steps, prep.criterion)
         info["history"] = result.history
+        if prep.distiller is not None:
+            info["distill"] = prep.distiller.summary(max(1, len(result.history)))
         if result.status != "finished":
             rounds.append(info)
             return {"status": result.status, "model": model, "history": history, "rounds": rounds,
@@ -115,6 +127,12 @@ def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.St
                         cell_dir / f"round{r}.pt")
         (cell_dir / f"checkpoint-round{r}.pt").unlink(missing_ok=True)
     return {"status": "finished", "model": model, "history": history, "rounds": rounds}
+
+
+def _dense(cfg: DictConfig, device: torch.device, seed: int) -> nn.Module:
+    """A dense model initialised from ``seed`` (weight rewinding loads into it; Scratch keeps its weights)."""
+    seed_everything(seed)
+    return build_model(cfg.model, cfg.dataset.num_classes).to(device)
 
 
 def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
@@ -153,7 +171,7 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
         batches = _taylor_batches(cfg, data)
         pruned = stages.pruned(cfg, ident, spec, base, evals, device, batches)
         started = time.perf_counter()
-        outcome = _retrain_rounds(cfg, spec, pruned, loader, evals, epochs, cell_dir, tracker, batches, device)
+        outcome = _retrain_rounds(cfg, spec, base, pruned, loader, evals, epochs, cell_dir, tracker, batches, device)
         retrain_seconds = time.perf_counter() - started
         final = outcome["rounds"][-1]
         model: nn.Module = outcome["model"]
@@ -181,6 +199,8 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
                 "latency_pruned": stages.latency(cfg, model) if spec.rounds > 1 else pruned.meta.get("latency"),
             },
             history=final["history"],
+            # What the pruning or the baseline decided (ALLR's d, s and rate; KD's extra seconds; Scratch's epochs).
+            retraining={k: final[k] for k in preparation.RECORDED if k in final},
             seconds={"baseline": base.meta["seconds"], "prune": pruned.meta["seconds"],
                      "retrain": retrain_seconds, "cell": time.perf_counter() - began},
         )

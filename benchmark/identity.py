@@ -66,16 +66,21 @@ def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
     """The three stage identities of one cell, each built on the one before."""
     baseline = "base-" + digest(baseline_payload(cfg))
     pruned = "prune-" + digest({"baseline": baseline, "pruner": _plain(cfg.pruner), "seed": cfg.seed.prune})
-    cell = "cell-" + digest(
-        {"pruned": pruned, "schedule": _without(_plain(cfg.schedule), _SCHEDULE_ADDED_DEFAULTS),
-         "epochs": retrain_epochs, "seed": cfg.seed.retrain}
-    )
+    payload = {"pruned": pruned, "schedule": _without(_plain(cfg.schedule), _SCHEDULE_ADDED_DEFAULTS),
+               "epochs": retrain_epochs, "seed": cfg.seed.retrain}
+    # Options added later enter only when used, so every existing cell keeps its name.
+    if cfg.distill.name != "none":
+        payload["distill"] = _plain(cfg.distill)
+    if cfg.bn_recalibration is not None:
+        payload["bn_recalibration"] = cfg.bn_recalibration
+    cell = "cell-" + digest(payload)
     return Identity(baseline, pruned, cell)
 
 
 def cell_name(cfg: DictConfig, retrain_epochs: int) -> str:
     """A readable name for logs and W&B: what the cell is, not a unique key."""
-    return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}"
+    kd = "+kd" if cfg.distill.name == "kd" else ""
+    return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}{kd}"
             f"-T{retrain_epochs}-s{cfg.seed.retrain}")
 
 

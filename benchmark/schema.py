@@ -176,6 +176,15 @@ class StepScheduleConf(ScheduleConf):
 
 
 @dataclass
+class DistillConf:
+    """Knowledge distillation while retraining: none | kd (the teacher is the cell's dense baseline)."""
+
+    name: str = "none"
+    alpha: float = 0.5  # weight of the soft (teacher) term; (1 - alpha) weights cross-entropy
+    temperature: float = 4.0  # tau: both logits divided by it, the soft term scaled by tau^2
+
+
+@dataclass
 class BudgetConf:
     """Retraining length: ``epochs`` T, or ``fraction`` of the original epochs E."""
 
@@ -230,6 +239,9 @@ class BenchmarkConf:
     pruner: PrunerConf = MISSING
     schedule: ScheduleConf = MISSING
     budget: BudgetConf = MISSING
+    distill: DistillConf = field(default_factory=DistillConf)
+    bn_recalibration: Optional[float] = None  # fraction of the training set re-estimating BatchNorm statistics after pruning
+    rewind_epochs: List[int] = field(default_factory=list)  # baseline epochs whose weights it keeps for schedule=wr (not identity)
     seed: SeedConf = field(default_factory=SeedConf)
     wandb: WandbConf = field(default_factory=WandbConf)
     plan: PlanConf = field(default_factory=PlanConf)
@@ -281,6 +293,7 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_wr", node=WRScheduleConf)
     cs.store(group="schedule", name="base_scratch", node=ScratchScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
+    cs.store(group="distill", name="base_distill", node=DistillConf)
     # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
     cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
     cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from torch import nn
 
-from benchmark import distributed, pruning, schedules
+from benchmark import distributed, pruning, rewinding, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint, locked, write_json
 from benchmark.data import Data, DeviceLoader, image_size
 from benchmark.identity import Identity
@@ -94,8 +94,16 @@ def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
             return Stage(model, saved["meta"])
         began, history, trace = time.perf_counter(), [], []
         if not cfg.model.get("pretrained", False):
+            keep = rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs,
+                                             schedules.retrain_epochs(cfg.budget, cfg.recipe))
+            snapshot = rewinding.snapshotter(model, folder, keep)  # weights of epochs E - T, for schedule=wr
+
+            def on_epoch(row: Dict[str, float]) -> None:
+                snapshot(row)
+                log_epoch(row)
+
             result = train(model, data.train(cfg.seed.baseline), cfg.recipe.epochs, schedules.original_schedule(),
-                           cfg.recipe, folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch,
+                           cfg.recipe, folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), on_epoch,
                            cfg.fast, cfg.compile_min_steps)
             if result.status != "finished":
                 raise StageDiverged("baseline", result.diverged_epoch)
