@@ -60,7 +60,17 @@ def _cosine_shape(epoch: float, recipe: Conf) -> float:
     return _cosine_ramp(recipe.lr, recipe.min_lr, min(1.0, max(0.0, (epoch - recipe.warmup_epochs) / span)))
 
 
-SHAPES: Dict[str, Callable[[float, Conf], float]] = {"step": _step_shape, "cosine": _cosine_shape}
+def _onecycle_shape(epoch: float, recipe: Conf) -> float:
+    """1-cycle over the whole recipe with torch OneCycleLR's defaults (30% rising from lr / 25, cosine down
+    to lr / 25e4), continuous in t; the momentum stays the recipe's (the ``clr_baseline`` ablation)."""
+    pct = min(1.0, max(0.0, epoch / recipe.epochs))
+    if pct <= 0.3:
+        return _cosine_ramp(recipe.lr / 25.0, recipe.lr, pct / 0.3)
+    return _cosine_ramp(recipe.lr, recipe.lr / 25.0e4, (pct - 0.3) / 0.7)
+
+
+SHAPES: Dict[str, Callable[[float, Conf], float]] = {"step": _step_shape, "cosine": _cosine_shape,
+                                                     "onecycle": _onecycle_shape}
 
 
 def original_lr(epoch: float, recipe: Conf) -> float:
@@ -230,8 +240,15 @@ SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]]
     "scratch_b": _scratch,
 }
 # The order schedules take in tables, figures and legends: the one definition, imported by the report.
-SCHEDULE_ORDER: List[str] = ["ft", "lrw", "wr", "slr", "clr", "llr", "allr", "cosine", "rex", "step",
+# ``clr_lrw`` is CLR with its peak by the LRW rule; a ``+kd`` label (distill=kd) follows its schedule.
+SCHEDULE_ORDER: List[str] = ["ft", "lrw", "wr", "slr", "clr", "clr_lrw", "llr", "allr", "cosine", "rex", "step",
                              "scratch_e", "scratch_b"]
+
+
+def order_key(label: str) -> Tuple[int, str]:
+    """Sort key of a report label (``clr``, ``clr+kd``, ``hrank_cifar``): registry order, then the rest by name."""
+    name, _, extra = label.partition("+")
+    return (SCHEDULE_ORDER.index(name) if name in SCHEDULE_ORDER else len(SCHEDULE_ORDER), name + "+" + extra)
 REWINDING = ("lrw", "wr")  # schedules that replay the recipe's last T epochs: need T <= E
 
 

@@ -73,7 +73,7 @@ class RecipeConf:
     nesterov: bool = False  # the paper says Nesterov; the authors' code does not use it
     optimizer: str = "sgd"  # sgd | adamw (benchmark.optimizers.OPTIMIZERS)
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
-    shape: str = "step"  # step: lr x gamma at milestones, per epoch | cosine: per iteration, to min_lr
+    shape: str = "step"  # step: lr x gamma at milestones, per epoch | cosine: per iteration, to min_lr | onecycle
     warmup_epochs: int = 0  # linear warm-up from 0 to lr over the first epochs, per iteration
     min_lr: float = 0.0  # cosine only: the rate the cosine ends at
 

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from benchmark.cell import validate
 from tests.conftest import CONF, compose_config
 
-GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget"]
+GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget", "distill"]
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))])
