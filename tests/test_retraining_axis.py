@@ -230,3 +230,40 @@ def test_new_schedules_run_as_cells_on_one_cached_baseline(tiny_cfg, tmp_path):
     records = (wr, allr, scratch, lrw, kd)
     assert len({r["identity"]["baseline"] for r in records}) == 1 and len({r["identity"]["pruned"] for r in records}) == 1
     assert all(r["status"] == "finished" for r in records)
+
+
+def _record(folder, schedule, seed, acc, distill="none", **extra):
+    import json
+
+    from tests.test_tables import write_record
+
+    record = write_record(folder, schedule, seed, acc)
+    record["config"]["distill"] = {"name": distill}
+    record["identity"]["cell"] += f"-{distill}"
+    record.update(extra)
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def test_tables_and_lr_figure_cover_the_new_schedules_and_kd(tmp_path):
+    from benchmark.report import figures, tables
+    from benchmark.report.collect import collect
+
+    accs = {"ft": [80.0, 81.0], "allr": [84.0, 85.5], "wr": [79.0, 80.0], "scratch_b": [70.0, 71.0],
+            "llr": [83.0, 84.0]}
+    for schedule, values in accs.items():
+        for seed, acc in enumerate(values):
+            extra = {"retraining": {"allr": {"lr": 0.05}}} if schedule == "allr" else {}
+            _record(tmp_path / f"{schedule}{seed}", schedule, seed, acc, **extra)
+    for seed, acc in enumerate([86.0, 86.5]):
+        _record(tmp_path / f"kd{seed}", "clr", seed, acc, distill="kd")
+    frame = tables.tidy(collect([tmp_path]))
+    row = tables.comparison(frame).iloc[0]
+    expected = ["FT", "WR", "CLR+KD", "LLR", "ALLR", "SCRATCH_B"]  # the registry's order
+    assert [c for c in row.index if c in expected] == expected
+    # seed-paired against FT (both seeds agree in sign here, so each difference is marked)
+    assert (row["ALLR-FT"], row["CLR+KD-FT"], row["SCRATCH_B-FT"]) == ("+4.25*", "+5.75*", "-10.00*")
+    recipe, confs, steps = figures.schedules_of(frame)
+    assert confs["allr"].peak_lr == 0.05 and "clr" in confs  # ALLR at its recorded rate; CLR+KD on CLR's curve
+    _, lines = figures.lr_schedules(10, steps, recipe, confs)
+    assert set(lines["lr"]) == {"ft", "wr", "clr", "llr", "allr"}  # Scratch-B runs its own length: left out
+    assert max(lines["lr"]["allr"].get_ydata()) == pytest.approx(0.05)
