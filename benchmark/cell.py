@@ -9,6 +9,7 @@ finished cell free to ask for again, and in the Hydra output folder of the run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -20,14 +21,14 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark import distributed, pruning, schedules, stages
+from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity
-from benchmark.models import MODELS, model_family
+from benchmark.models import MODELS, build_model, model_family
 from benchmark.progress import MODES as PROGRESS_MODES
 from benchmark.records import CellRecord, finish_cell, read_record, reductions, write_record
 from benchmark.schema import BenchmarkConf, WandbConf
@@ -51,6 +52,9 @@ def validate(cfg: BenchmarkConf) -> int:
     check_pairing(cfg)
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
     schedules.validate(cfg.schedule, cfg.recipe, epochs)
+    distill.validate(cfg.distill)
+    recalibration.validate(cfg.bn_recalibration)
+    rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, epochs)
     pruning.resolve(cfg.pruner, cfg.model.name)
     return epochs
 
@@ -105,29 +109,43 @@ def _resume_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, start: stages.
     return Retrained("running", start.model, start.pruning_history, [])
 
 
-def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, start: stages.Stage, loader: Loader,
-                    data: Data, epochs: int, cell_dir: Path, tracker: Tracker, device: torch.device) -> Retrained:
+def _dense(cfg: BenchmarkConf, device: torch.device, seed: int) -> nn.Module:
+    """A dense model initialised from ``seed`` (weight rewinding loads into it; Scratch keeps its weights)."""
+    seed_everything(seed)
+    return build_model(cfg.model, cfg.dataset.num_classes).to(device)
+
+
+def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.Stage, start: stages.Stage,
+                    loader: Loader, data: Data, epochs: int, cell_dir: Path, tracker: Tracker,
+                    device: torch.device) -> Retrained:
     """Retrain the pruned model; for iterative pruning, prune again and retrain each round.
     A finished intermediate round is saved, so an interrupted cell resumes after it."""
     state = _resume_rounds(cfg, spec, start, cell_dir, device)
     model, history, rounds = state.model, state.history, state.rounds
     size, main = image_size(cfg.dataset), distributed.is_main()
     for r in range(len(rounds), spec.rounds):
+        before = base.model
         if r > 0:
+            before = copy.deepcopy(model) if cfg.schedule.name == "allr" else model  # ALLR's d compares to it
             history = pruning.prune(model, spec, cfg.seed.prune + r, stages.pruning_batches(cfg, data),
                                     history=history, image_size=size)
         info: Dict[str, Any] = {"round": r, **stages.model_counts(model, size)}
         seed_everything(cfg.seed.retrain + r)
+        prep = preparation.prepare(cfg, base, before, model, history, epochs, loader,
+                                   lambda seed: _dense(cfg, device, seed), size, r)
+        info.update(prep.info)
         desc = f"retrain {cfg.schedule.name}" + (f" round {r + 1}/{spec.rounds}" if spec.rounds > 1 else "")
 
         def log_epoch(row: Dict[str, float], offset: int = r * epochs) -> None:
             tracker.log({f"retrain/{k}": v for k, v in row.items()} | {"retrain/epoch": offset + row["epoch"]})
 
         # A fresh optimizer for the pruned model is built inside train, as in the paper.
-        result = train(model, loader, epochs=epochs, schedule=cfg.schedule, recipe=cfg.recipe,
+        result = train(model, loader, epochs=prep.epochs, schedule=prep.schedule, recipe=cfg.recipe,
                        checkpoint=cell_dir / f"checkpoint-round{r}.pt", desc=desc, settings=TrainSettings.of(cfg),
-                       val_loader=data.evals.get("val"), on_epoch=log_epoch)
+                       val_loader=data.evals.get("val"), on_epoch=log_epoch, criterion=prep.criterion)
         info["history"] = result.history
+        if prep.distiller is not None:
+            info["distill"] = prep.distiller.summary(max(1, len(result.history)))
         if result.status != "finished":
             rounds.append(info)
             return Retrained(result.status, model, history, rounds,
@@ -170,6 +188,8 @@ def _complete(record: CellRecord, cfg: BenchmarkConf, spec: pruning.PruningSpec,
     record.metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
     record.model = _model_summary(cfg, spec, base, pruned, outcome)
     record.history, record.seconds = final["history"], seconds
+    # What the pruning or the baseline decided (ALLR's d, s and rate; KD's extra seconds; Scratch's epochs).
+    record.retraining = {k: final[k] for k in preparation.RECORDED if k in final}
     record.rounds = outcome.rounds if spec.rounds > 1 else None
     return record
 
@@ -208,7 +228,7 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
             return finish_cell(record, tracker, cell_dir, output_dir, enabled=main)
         pruned = stages.pruned(cfg, ident, spec, base, data, device)
         started = time.perf_counter()
-        outcome = _retrain_rounds(cfg, spec, pruned, loader, data, epochs, cell_dir, tracker, device)
+        outcome = _retrain_rounds(cfg, spec, base, pruned, loader, data, epochs, cell_dir, tracker, device)
         seconds = {"baseline": base.meta["seconds"], "prune": pruned.meta["seconds"],
                    "retrain": time.perf_counter() - started, "cell": time.perf_counter() - began}
         _complete(record, cfg, spec, base, pruned, outcome, seconds)

@@ -32,6 +32,17 @@ _RECIPE_NAME_FIELDS = ("name",)
 # Files a user brings: their SHA-256 enters the identity (benchmark.sources), their path does not;
 # unset, they are left out, so every identity from before they existed stays the same.
 _FILE_FIELDS = {"model": ("weights",), "pruner": ("path", "widths_from")}
+# Recipe fields added after identities were pinned, left out while at their defaults, so every
+# existing baseline keeps its name (a step SGD recipe hashes as before) and any other value counts.
+_RECIPE_ADDED_DEFAULTS = {"optimizer": "sgd", "betas": [0.9, 0.999], "shape": "step", "warmup_epochs": 0,
+                          "min_lr": 0.0}
+# The same for schedules; ``rates`` (LRW's recorded rates) is filled from the baseline, never configured.
+_SCHEDULE_ADDED_DEFAULTS = {"source": "recipe", "rates": None}
+
+
+def _without(node: Dict[str, Any], added_defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """``node`` minus the added fields that still hold their defaults."""
+    return {k: v for k, v in node.items() if not (k in added_defaults and added_defaults[k] == v)}
 
 
 def _plain(node: Any) -> Dict[str, Any]:
@@ -60,7 +71,8 @@ def _without_files(group: str, node: Any) -> Dict[str, Any]:
 
 def baseline_payload(cfg: BenchmarkConf) -> Dict[str, Any]:
     dataset = {k: v for k, v in _plain(cfg.dataset).items() if k not in _DATASET_LOCATION_FIELDS}
-    recipe = {k: v for k, v in _plain(cfg.recipe).items() if k not in _RECIPE_NAME_FIELDS}
+    recipe = _without({k: v for k, v in _plain(cfg.recipe).items() if k not in _RECIPE_NAME_FIELDS},
+                      _RECIPE_ADDED_DEFAULTS)
     payload = {"dataset": dataset, "model": _without_files("model", cfg.model), "recipe": recipe,
                "seed": cfg.seed.baseline}
     return payload | model_fingerprint(cfg.model)
@@ -71,15 +83,21 @@ def identity(cfg: BenchmarkConf, retrain_epochs: int) -> Identity:
     baseline = "base-" + digest(baseline_payload(cfg))
     pruned = "prune-" + digest({"baseline": baseline, "pruner": _without_files("pruner", cfg.pruner),
                                 "seed": cfg.seed.prune} | pruning.fingerprint(cfg.pruner))
-    cell = "cell-" + digest(
-        {"pruned": pruned, "schedule": _plain(cfg.schedule), "epochs": retrain_epochs, "seed": cfg.seed.retrain}
-    )
+    payload = {"pruned": pruned, "schedule": _without(_plain(cfg.schedule), _SCHEDULE_ADDED_DEFAULTS),
+               "epochs": retrain_epochs, "seed": cfg.seed.retrain}
+    # Options added later enter only when used, so every existing cell keeps its name.
+    if cfg.distill.name != "none":
+        payload["distill"] = _plain(cfg.distill)
+    if cfg.bn_recalibration is not None:
+        payload["bn_recalibration"] = cfg.bn_recalibration
+    cell = "cell-" + digest(payload)
     return Identity(baseline, pruned, cell)
 
 
 def cell_name(cfg: BenchmarkConf, retrain_epochs: int) -> str:
     """A readable name for logs and W&B: what the cell is, not a unique key."""
-    return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}"
+    kd = "+kd" if cfg.distill.name == "kd" else ""
+    return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}{kd}"
             f"-T{retrain_epochs}-s{cfg.seed.retrain}")
 
 

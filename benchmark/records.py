@@ -50,6 +50,7 @@ class CellRecord:
     metrics: Dict[str, Any] = field(default_factory=dict)
     model: Dict[str, Any] = field(default_factory=dict)
     history: List[Dict[str, Any]] = field(default_factory=list)
+    retraining: Dict[str, Any] = field(default_factory=dict)  # what pruning decided: ALLR's rate, KD seconds, ...
     seconds: Dict[str, float] = field(default_factory=dict)
     diverged: Optional[Dict[str, Any]] = None  # {"stage", "epoch"[, "round"]} when status == diverged
     rounds: Optional[List[Dict[str, Any]]] = None  # iterative pruning: one entry per round

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 import torch
 from torch import nn
 
-from benchmark import distributed, pruning
+from benchmark import distributed, pruning, rewinding, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint, locked, read_json, write_json
 from benchmark.data import Data, Loader, image_size
 from benchmark.identity import Identity
@@ -30,7 +30,7 @@ from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.seeding import seed_everything
 from benchmark.schema import BenchmarkConf, OriginalScheduleConf
-from benchmark.train import TrainSettings, evaluate, train
+from benchmark.train import TrainResult, TrainSettings, evaluate, train
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,23 @@ def latency(cfg: BenchmarkConf, model: nn.Module) -> Optional[Dict[str, Any]]:
     return forward_latency(model, cfg.latency.batch, cfg.latency.warmup, cfg.latency.repeats, image_size(cfg.dataset))
 
 
+def _train_baseline(cfg: BenchmarkConf, model: nn.Module, folder: Path, data: Data,
+                    log_epoch: Callable[[Dict[str, float]], None]) -> TrainResult:
+    """Train the dense model with the original recipe, keeping the weight snapshots of the
+    epochs E - T that weight rewinding (``schedule=wr``) needs."""
+    keep = rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs,
+                                     schedules.retrain_epochs(cfg.budget, cfg.recipe))
+    snapshot = rewinding.snapshotter(model, folder, keep)
+
+    def on_epoch(row: Dict[str, float]) -> None:
+        snapshot(row)
+        log_epoch(row)
+
+    return train(model, data.train(cfg.seed.baseline), epochs=cfg.recipe.epochs, schedule=OriginalScheduleConf(),
+                 recipe=cfg.recipe, checkpoint=folder / "checkpoint.pt", desc="baseline",
+                 settings=TrainSettings.of(cfg), val_loader=data.evals.get("val"), on_epoch=on_epoch)
+
+
 def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.device,
              log_epoch: Callable[[Dict[str, float]], None]) -> Stage:
     """The trained dense model: loaded from the cache, trained with the original recipe, or
@@ -98,7 +115,7 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
         if saved is not None:
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"])
-        began, history, source = time.perf_counter(), [], "trained"
+        began, history, trace, source = time.perf_counter(), [], [], "trained"
         diverged = read_json(folder / "diverged.json")
         if diverged is not None:  # the same settings diverge again: no need to retrain to find out
             raise StageDiverged("baseline", diverged["epoch"])
@@ -108,23 +125,21 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
         elif cfg.model.pretrained:
             source = "pretrained"
         else:
-            result = train(model, data.train(cfg.seed.baseline), epochs=cfg.recipe.epochs,
-                           schedule=OriginalScheduleConf(), recipe=cfg.recipe, checkpoint=folder / "checkpoint.pt",
-                           desc="baseline", settings=TrainSettings.of(cfg), val_loader=evals.get("val"),
-                           on_epoch=log_epoch)
+            result = _train_baseline(cfg, model, folder, data, log_epoch)
             if result.status != "finished":
                 write_json({"stage": "baseline", "epoch": result.diverged_epoch}, folder / "diverged.json",
                            enabled=distributed.is_main())
                 (folder / "checkpoint.pt").unlink(missing_ok=True)
                 raise StageDiverged("baseline", result.diverged_epoch)
-            history = result.history
+            history, trace = result.history, result.lr_trace
         meta = {"identity": ident.baseline, "source": source, "weights": model_fingerprint(cfg.model).get("weights"),
                 "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+                "lr_trace": trace,  # the rate of every iteration, as [lr, count] runs: exact LRW replays it
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
         main = distributed.is_main()
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt", enabled=main)
-        write_json(meta, folder / "meta.json", enabled=main)
+        write_json({k: v for k, v in meta.items() if k != "lr_trace"}, folder / "meta.json", enabled=main)
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return Stage(model, meta)
 

@@ -12,7 +12,7 @@ from benchmark.cell import validate
 from benchmark.errors import ConfigError
 from tests.conftest import CONF, compose_config, compose_dictconfig
 
-GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget"]
+GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget", "distill"]
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))])
@@ -71,7 +71,7 @@ def test_wrong_types_fail_at_compose_time(override):
 
 def test_unknown_option_fails_and_lists_the_valid_ones():
     with pytest.raises(ConfigCompositionException, match="Available options") as info:
-        compose_config(["schedule=cosine"])
+        compose_config(["schedule=cosin"])
     for option in ("clr", "ft", "lrw", "slr"):
         assert option in str(info.value)
 
