@@ -8,7 +8,7 @@ Hydra composes the config, before any data is touched or any model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
@@ -113,6 +113,19 @@ class PrunerConf:
     round_to: int = 1  # keep a multiple of this many filters per layer (8: hardware-friendly)
     target_reduction: Optional[float] = None  # find the uniform ratio reaching this reduction
     target_metric: str = "params"  # params | flops: what target_reduction measures
+    widths_from: Optional[str] = None  # random: the per-layer widths of this pruned checkpoint
+
+
+@dataclass
+class TorchPruningConf(PrunerConf):
+    """Any Torch-Pruning importance through its own pruner over the dependency graph."""
+
+    name: str = "torch_pruning"
+    ratio: float = 0.5
+    # A ``_target_`` node: torch_pruning.importance.<Class> plus its keyword arguments.
+    importance: Dict[str, Any] = field(
+        default_factory=lambda: {"_target_": "torch_pruning.importance.MagnitudeImportance"})
+    global_pruning: bool = False  # rank channels across all groups instead of pruning each by ratio
 
 
 @dataclass
@@ -269,6 +282,7 @@ def register_configs() -> None:
     cs.store(group="model", name="base_vit", node=ViTConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
+    cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
     cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)

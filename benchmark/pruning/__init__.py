@@ -25,17 +25,24 @@ from benchmark.pruning.spec import (
     variants,
     with_ratio,
 )
+from benchmark.pruning.generic import data_dependent, prune_by_graph
 from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
 from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
 
 __all__ = ["PRUNERS", "PruningSpec", "resolve", "validate", "variants", "prune", "rebuild", "match_target",
-           "plan_widths", "conv_sparsity", "empty_history"]
+           "plan_widths", "conv_sparsity", "empty_history", "by_graph"]
 
 History = Dict[str, List]
 
 
 def empty_history() -> History:
     return {"filters": [], "masked": []}
+
+
+def by_graph(spec: PruningSpec, model: nn.Module) -> bool:
+    """Whether ``spec`` prunes through the generic graph pruner (pruning/graph.py): every
+    ``torch_pruning`` importance, and l1/random/taylor on models listing no prunable convs."""
+    return spec.graph or (spec.structured and not hasattr(model, "prunable_convs"))
 
 
 def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batches] = None,
@@ -45,7 +52,9 @@ def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batc
     # Training may have left weights channels_last; torch.nn.utils.prune flattens with view().
     model.to(memory_format=torch.contiguous_format)
     history = copy.deepcopy(history) if history is not None else empty_history()
-    if spec.structured:
+    if by_graph(spec, model):
+        history["filters"] += prune_by_graph(model, spec, seed, batches, criterion, image_size)
+    elif spec.structured:
         history["filters"] += prune_filters(model, spec, seed, batches, criterion, image_size)
     elif spec.unstructured:
         masked = prune_weights(model, spec, seed)
@@ -62,7 +71,7 @@ def rebuild(model: nn.Module, history: History, image_size: int = 32) -> nn.Modu
 
 def _reduction(model: nn.Module, spec: PruningSpec, metric: str, dense: float, image_size: int) -> float:
     trial = copy.deepcopy(model)
-    prune_filters(trial, spec, seed=0, criterion="l1", image_size=image_size)
+    prune(trial, spec, seed=0, criterion="l1", image_size=image_size)
     return 1.0 - (count_params(trial) if metric == "params" else count_macs(trial, image_size)) / dense
 
 
@@ -70,15 +79,21 @@ def match_target(model: nn.Module, spec: PruningSpec, metric: str, target: float
                  image_size: int = 32) -> PruningSpec:
     """The uniform-ratio spec whose parameter (or FLOP) reduction comes closest to ``target``,
     found by bisection, as the paper does to meet other methods' published sizes."""
-    if not spec.structured:
+    if not (spec.structured or spec.graph):
         raise ConfigError(f"pruner.target_reduction needs a filter pruner, not {spec.name}")
+    if by_graph(spec, model) and data_dependent(spec):
+        raise ConfigError("pruner.target_reduction cannot be matched with pruner.global_pruning=true and an "
+                          "importance that reads data (the widths depend on the batches); use a ratio")
     if metric not in ("params", "flops"):
         raise ConfigError(f"pruner.target_metric={metric!r} is not one of: params, flops")
     if not 0.0 < target < 1.0:
         raise ConfigError(f"pruner.target_reduction={target} must lie in (0, 1)")
     dense = count_params(model) if metric == "params" else count_macs(model, image_size)
-    low, high = 0.0, 0.99
-    if _reduction(model, with_ratio(spec, high), metric, dense, image_size) < target:
+    # Torch-Pruning leaves a group whole where a ratio would empty it, so the reduction stops
+    # rising near 1: bisect below the first upper bound that reaches the target.
+    low, high = 0.0, next((r for r in (0.99, 0.95, 0.9, 0.8, 0.7)
+                           if _reduction(model, with_ratio(spec, r), metric, dense, image_size) >= target), None)
+    if high is None:
         raise ConfigError(f"pruner.target_reduction={target} is out of reach for this model and skip list")
     for _ in range(steps):
         middle = (low + high) / 2

@@ -13,14 +13,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
 
 Conf = Any
 STRUCTURED = ("l1", "random", "taylor")
 UNSTRUCTURED = ("mwp", "random_unstructured")
-PRUNERS = ("none", *STRUCTURED, *UNSTRUCTURED)
+GRAPH = ("torch_pruning",)  # any Torch-Pruning importance over the dependency graph (pruning/graph.py)
+EXTERNAL = ("custom", "checkpoint")  # a user's callable, a pruned checkpoint (pruning/external.py)
+PRUNERS = ("none", *STRUCTURED, *UNSTRUCTURED, *GRAPH, *EXTERNAL)
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,24 @@ class PruningSpec:
     rounds: int = 1
     taylor_batches: int = 10
     round_to: int = 1  # keep a multiple of this many filters (hardware-friendly widths)
+    importance: Optional[Dict[str, Any]] = None  # torch_pruning: the importance node (_target_ + kwargs)
+    global_pruning: bool = False  # torch_pruning: rank channels across groups instead of per group
+    function: Optional[str] = None  # custom: "module:callable"
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # custom: the callable's own settings
+    path: Optional[str] = None  # checkpoint: the pruned checkpoint file
+    widths_from: Optional[str] = None  # random: take per-layer widths from this pruned checkpoint
 
     @property
     def structured(self) -> bool:
         return self.name in STRUCTURED
+
+    @property
+    def graph(self) -> bool:
+        return self.name in GRAPH
+
+    @property
+    def external(self) -> bool:
+        return self.name in EXTERNAL
 
     @property
     def unstructured(self) -> bool:
@@ -63,6 +79,8 @@ def resolve(pruner: Conf, model_name: str) -> PruningSpec:
         rounds=int(pruner.rounds),
         taylor_batches=int(pruner.taylor_batches),
         round_to=int(pruner.round_to),
+        widths_from=pruner.widths_from,
+        **_extra_fields(pruner),
     )
     if pruner.variant is not None:
         table = variants().get(model_name, {})
@@ -75,6 +93,21 @@ def resolve(pruner: Conf, model_name: str) -> PruningSpec:
     return PruningSpec(**fields)
 
 
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _extra_fields(pruner: Conf) -> Dict[str, Any]:
+    """The settings only the generic pruners have (their schemas extend PrunerConf)."""
+    if pruner.name == "torch_pruning":
+        return dict(importance=_plain(pruner.importance), global_pruning=bool(pruner.global_pruning))
+    if pruner.name == "custom":
+        return dict(function=pruner.function, kwargs=dict(_plain(pruner.kwargs)))
+    if pruner.name == "checkpoint":
+        return dict(path=pruner.path)
+    return {}
+
+
 def validate(spec: PruningSpec, model: Any) -> None:
     """One-line errors for a spec this model cannot take, before any training."""
     if spec.rounds < 1:
@@ -85,10 +118,13 @@ def validate(spec: PruningSpec, model: Any) -> None:
         if not 0.0 < spec.sparsity < 1.0:
             raise ConfigError(f"pruner.sparsity={spec.sparsity} must lie in (0, 1) for pruner={spec.name}")
         return
+    if spec.widths_from is not None and spec.name != "random":
+        raise ConfigError(f"pruner.widths_from applies to pruner=random, not {spec.name}")
+    if spec.graph or (spec.structured and not hasattr(model, "prunable_convs")):
+        _validate_graph(spec, model)
+        return
     if not spec.structured:
         return
-    if not hasattr(model, "prunable_convs"):
-        raise ConfigError(f"pruner={spec.name} cannot prune {type(model).__name__}: it lists no prunable convs")
     convs = model.prunable_convs()
     if spec.widths is not None and len(spec.widths) != len(convs):
         raise ConfigError(f"pruner widths list {len(spec.widths)} convs; this model has {len(convs)}")
@@ -105,6 +141,25 @@ def validate(spec: PruningSpec, model: Any) -> None:
         raise ConfigError(f"pruner.skip_layers {unknown} are not prunable layer ids of this model: {sorted(known)}")
     if spec.name == "taylor" and not hasattr(model, "batchnorm_after"):
         raise ConfigError(f"pruner=taylor needs the BN after each conv; {type(model).__name__} does not name them")
+
+
+def _validate_graph(spec: PruningSpec, model: Any) -> None:
+    """Torch-Pruning's pruner takes one ratio; a skip list needs the model's ``prunable_convs``."""
+    listed = hasattr(model, "prunable_convs")
+    if spec.stage_ratios is not None or spec.widths is not None or (spec.skip_layers and not listed):
+        what = "pruner.stage_ratios / variant" if listed else "pruner.stage_ratios / skip_layers / variant"
+        raise ConfigError(f"{what} cannot steer pruner={spec.name} on {type(model).__name__}: "
+                          "the graph pruner prunes by one pruner.ratio")
+    if spec.skip_layers:
+        known = {layer_id for layer_id, _, _ in model.prunable_convs()}
+        unknown = sorted(set(spec.skip_layers) - known)
+        if unknown:
+            raise ConfigError(f"pruner.skip_layers {unknown} are not prunable layer ids of this model: {sorted(known)}")
+    if not 0.0 <= spec.ratio < 1.0:
+        raise ConfigError(f"pruner.ratio={spec.ratio} must lie in [0, 1)")
+    if spec.graph and (spec.importance is None or "_target_" not in spec.importance):
+        raise ConfigError("pruner.importance._target_ must name a Torch-Pruning importance, "
+                          "e.g. torch_pruning.importance.MagnitudeImportance")
 
 
 def with_ratio(spec: PruningSpec, ratio: float) -> PruningSpec:
