@@ -23,6 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 
 # Dataset fields that say where data lives or how to fetch it, not what it is.
 _DATASET_LOCATION_FIELDS = ("root", "download", "workers")
+# Recipe fields added after identities were pinned, left out while at their defaults, so every
+# existing baseline keeps its name (a step SGD recipe hashes as before) and any other value counts.
+_RECIPE_ADDED_DEFAULTS = {"optimizer": "sgd", "betas": [0.9, 0.999], "shape": "step", "warmup_epochs": 0,
+                          "min_lr": 0.0}
+# The same for schedules; ``rates`` (LRW's recorded rates) is filled from the baseline, never configured.
+_SCHEDULE_ADDED_DEFAULTS = {"source": "recipe", "rates": None}
+
+
+def _without(node: Dict[str, Any], added_defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """``node`` minus the added fields that still hold their defaults."""
+    return {k: v for k, v in node.items() if not (k in added_defaults and added_defaults[k] == v)}
 
 
 def _plain(node: Any) -> Any:
@@ -47,7 +58,8 @@ class Identity:
 
 def baseline_payload(cfg: DictConfig) -> Dict[str, Any]:
     dataset = {k: v for k, v in _plain(cfg.dataset).items() if k not in _DATASET_LOCATION_FIELDS}
-    return {"dataset": dataset, "model": _plain(cfg.model), "recipe": _plain(cfg.recipe), "seed": cfg.seed.baseline}
+    recipe = _without(_plain(cfg.recipe), _RECIPE_ADDED_DEFAULTS)
+    return {"dataset": dataset, "model": _plain(cfg.model), "recipe": recipe, "seed": cfg.seed.baseline}
 
 
 def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
@@ -55,7 +67,8 @@ def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
     baseline = "base-" + digest(baseline_payload(cfg))
     pruned = "prune-" + digest({"baseline": baseline, "pruner": _plain(cfg.pruner), "seed": cfg.seed.prune})
     cell = "cell-" + digest(
-        {"pruned": pruned, "schedule": _plain(cfg.schedule), "epochs": retrain_epochs, "seed": cfg.seed.retrain}
+        {"pruned": pruned, "schedule": _without(_plain(cfg.schedule), _SCHEDULE_ADDED_DEFAULTS),
+         "epochs": retrain_epochs, "seed": cfg.seed.retrain}
     )
     return Identity(baseline, pruned, cell)
 

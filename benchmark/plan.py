@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from benchmark import pruning, schedules, stages
 from benchmark.cell import TERMINAL_STATUSES, read_record, validate
+from benchmark.derivation import describe
 from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
 
@@ -52,7 +53,10 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "budget_epochs": epochs,
         "baseline_epochs": cfg.recipe.epochs,
         "steps_per_epoch": steps,
-        "lr_at_epoch_start": schedules.lr_at_epoch_start(steps, epochs, cfg.schedule, cfg.recipe),
+        "derivation": describe(cfg.schedule, cfg.recipe, epochs),
+        # ALLR's rate is decided after pruning: no per-epoch rates to show before it.
+        "lr_at_epoch_start": (None if cfg.schedule.name == "allr"
+                              else schedules.lr_at_epoch_start(steps, epochs, cfg.schedule, cfg.recipe)),
         "cached": {
             "baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
             "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
@@ -75,7 +79,9 @@ def format_plan(plan: Dict[str, Any], fmt: str) -> str:
         + (f" x {plan['rounds']} rounds" if plan["rounds"] > 1 else "") + " "
         f"(baseline E={plan['baseline_epochs']})",
         "cached    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in plan["cached"].items()),
-        "lr per retraining epoch (first iteration):",
+        *plan["derivation"],
     ]
-    lines += [f"  epoch {e:4d}  {lr:.6g}" for e, lr in enumerate(lrs)]
+    if lrs is None:
+        return "\n".join(lines + ["lr per retraining epoch: decided after pruning"])
+    lines += ["lr per retraining epoch (first iteration):"] + [f"  epoch {e:4d}  {lr:.6g}" for e, lr in enumerate(lrs)]
     return "\n".join(lines)

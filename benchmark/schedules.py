@@ -1,4 +1,4 @@
-"""The learning-rate schedules: the original recipe and the four retraining variants.
+"""The learning-rate schedules: the original recipe and every retraining schedule.
 
 This module is the single definition of every schedule in the suite. Each one is a
 pure function of the global iteration index, the epoch length, the budget and the
@@ -6,8 +6,11 @@ configs, returning ``(learning_rate, momentum)``. Training, plan mode, the figur
 and the tests all call :func:`lr_momentum`, so they can never disagree (the original
 study's code had about ten diverging copies of this logic).
 
-Per-epoch schedules (original, FT, LRW, SLR) return the same value for every
-iteration of an epoch; CLR changes every iteration, as PyTorch's OneCycleLR does.
+The recipe is data (``recipe.optimizer``, ``shape``, ``warmup_epochs``): every retraining
+schedule derives from lr_orig(t), the recipe's rate at fractional epoch t, and from its
+largest and final rates, never from an SGD or step assumption. "Momentum" is the
+optimizer's own (SGD momentum or AdamW beta1; :mod:`benchmark.optimizers`).
+docs/schedules.md derives each schedule in words.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import Any, Callable, Dict, List, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
+from benchmark.optimizers import check as check_optimizer
+from benchmark.optimizers import has_momentum, recipe_momentum
+from benchmark.schema import ScheduleConf
 
 # A config node: an OmegaConf DictConfig or any object with the schema's attributes.
 Conf = Any
@@ -40,15 +46,38 @@ def retrain_epochs(budget: Conf, recipe: Conf) -> int:
     return epochs
 
 
-def original_lr(epoch: int, recipe: Conf) -> float:
-    """lr_orig(e): the recipe's step schedule, lr * gamma ** (milestones passed)."""
-    drops = sum(1 for milestone in recipe.milestones if epoch >= milestone)
-    return recipe.lr * recipe.gamma**drops
+# --- The original recipe: lr_orig(t) = warm-up(t) x shape(t), t in (fractional) epochs ---------------
+
+
+def _step_shape(epoch: float, recipe: Conf) -> float:
+    """lr x gamma ** (milestones passed): constant within an epoch."""
+    return recipe.lr * recipe.gamma ** sum(1 for milestone in recipe.milestones if epoch >= milestone)
+
+
+def _cosine_shape(epoch: float, recipe: Conf) -> float:
+    """Cosine from lr down to min_lr over the epochs after the warm-up, per iteration."""
+    span = recipe.epochs - recipe.warmup_epochs
+    return _cosine_ramp(recipe.lr, recipe.min_lr, min(1.0, max(0.0, (epoch - recipe.warmup_epochs) / span)))
+
+
+SHAPES: Dict[str, Callable[[float, Conf], float]] = {"step": _step_shape, "cosine": _cosine_shape}
+
+
+def original_lr(epoch: float, recipe: Conf) -> float:
+    """lr_orig(t): the recipe's rate at epoch t (t = iteration / iterations per epoch), its linear
+    warm-up from 0 (as LinearLR from ~0, the BIMP code's choice) times its shape."""
+    warm = min(1.0, epoch / recipe.warmup_epochs) if recipe.warmup_epochs > 0 else 1.0
+    return warm * SHAPES[recipe.shape](epoch, recipe)
 
 
 def final_original_lr(recipe: Conf) -> float:
-    """The last learning rate of the original schedule (0.001 for the CIFAR recipe)."""
-    return recipe.lr * recipe.gamma ** len(recipe.milestones)
+    """The recipe's final rate, lr_orig(E - 1): 0.001 for the CIFAR step recipe, ~min_lr for cosine."""
+    return original_lr(recipe.epochs - 1, recipe)
+
+
+def max_original_lr(recipe: Conf) -> float:
+    """The recipe's largest rate: where warm-up ends and decay begins, for every shape."""
+    return recipe.lr
 
 
 def _cosine_ramp(start: float, end: float, pct: float) -> float:
@@ -60,21 +89,29 @@ def _linear_ramp(start: float, end: float, pct: float) -> float:
 
 
 def _original(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
-    return original_lr(step // steps_per_epoch, recipe), recipe.momentum
+    return original_lr(step / steps_per_epoch, recipe), recipe_momentum(recipe)
+
+
+# --- The study's four schedules (and weight rewinding, which retrains on LRW's rates) ----------------
 
 
 def _ft(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
     lr = final_original_lr(recipe) if schedule.lr is None else schedule.lr
-    return lr, recipe.momentum
+    return lr, recipe_momentum(recipe)
 
 
 def _lrw(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
-    epoch = step // steps_per_epoch
-    return original_lr(recipe.epochs - epochs + epoch, recipe), recipe.momentum
+    """lr_orig(E - T + t); ``source=recorded`` reads the baseline's recorded rates instead."""
+    if schedule.name == "lrw" and schedule.source == "recorded":
+        if schedule.rates is None:
+            raise ConfigError("schedule.source=recorded replays the baseline's recorded rates, "
+                              "known only once the baseline is trained")
+        return schedule.rates[step], recipe_momentum(recipe)
+    return original_lr(recipe.epochs - epochs + step / steps_per_epoch, recipe), recipe_momentum(recipe)
 
 
 def slr_drop_epochs(epochs: int, schedule: Conf, recipe: Conf) -> List[int]:
-    """Epochs at which SLR divides its learning rate, after the warm-up of W epochs."""
+    """Epochs at which SLR divides its learning rate, after the warm-up of W epochs (step recipes)."""
     warmup = int(schedule.warmup_fraction * epochs)
     fractions = schedule.drop_fractions
     if fractions is None:
@@ -84,21 +121,27 @@ def slr_drop_epochs(epochs: int, schedule: Conf, recipe: Conf) -> List[int]:
 
 
 def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+    """Cosine warm-up from the final to the peak rate over W epochs, then the recipe compressed into T - W."""
     epoch = step // steps_per_epoch
     start = final_original_lr(recipe) if schedule.start_lr is None else schedule.start_lr
-    peak = recipe.lr if schedule.peak_lr is None else schedule.peak_lr
+    peak = max_original_lr(recipe) if schedule.peak_lr is None else schedule.peak_lr
     warmup = int(schedule.warmup_fraction * epochs)
     if epoch < warmup:
         # lr = start + (peak - start)(1 - cos(pi e / W)) / 2: epoch 0 trains at `start`.
-        return _cosine_ramp(start, peak, epoch / warmup), recipe.momentum
-    drops = sum(1 for d in slr_drop_epochs(epochs, schedule, recipe) if epoch >= d)
-    return peak * recipe.gamma**drops, recipe.momentum
+        return _cosine_ramp(start, peak, epoch / warmup), recipe_momentum(recipe)
+    if recipe.shape == "step":  # the paper's drops: per epoch, at int() of the compressed milestones
+        drops = sum(1 for d in slr_drop_epochs(epochs, schedule, recipe) if epoch >= d)
+        return peak * recipe.gamma**drops, recipe_momentum(recipe)
+    # Any other shape: the recipe after its own warm-up, mapped onto the T - W epochs left, scaled to peak.
+    pct = (step / steps_per_epoch - warmup) / (epochs - warmup)
+    source = recipe.warmup_epochs + pct * (recipe.epochs - recipe.warmup_epochs)
+    return peak / recipe.lr * SHAPES[recipe.shape](source, recipe), recipe_momentum(recipe)
 
 
 def clr_max_lr(epochs: int, schedule: Conf, recipe: Conf) -> float:
-    """CLR's peak: the recipe's initial lr, the LRW rule lr_orig(E - T), or a given value."""
+    """CLR's peak: the recipe's largest lr, the LRW rule lr_orig(E - T), or a given value."""
     if schedule.max_lr_rule == "recipe":
-        return recipe.lr
+        return max_original_lr(recipe)
     if schedule.max_lr_rule == "lrw":
         return original_lr(recipe.epochs - epochs, recipe)
     if schedule.max_lr_rule == "value":
@@ -107,7 +150,8 @@ def clr_max_lr(epochs: int, schedule: Conf, recipe: Conf) -> float:
 
 
 def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
-    """1-cycle, with the same phase arithmetic as torch.optim.lr_scheduler.OneCycleLR."""
+    """1-cycle, with the same phase arithmetic as torch.optim.lr_scheduler.OneCycleLR; momentum
+    (beta1 for AdamW) is cycled only where the recipe's optimizer has momentum."""
     total = epochs * steps_per_epoch
     max_lr = clr_max_lr(epochs, schedule, recipe)
     initial = max_lr / schedule.div_factor
@@ -121,14 +165,53 @@ def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     else:
         pct = (step - peak_step) / (total - 1 - peak_step)
         lr, momentum = ramp(max_lr, final, pct), ramp(lo_m, hi_m, pct)
-    return lr, (momentum if schedule.cycle_momentum else recipe.momentum)
+    return lr, (momentum if schedule.cycle_momentum and has_momentum(recipe) else recipe_momentum(recipe))
 
 
 def _step(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
     """A published method's own recipe: lr x gamma at given epochs (or fractions of T), per epoch."""
     epoch = step // steps_per_epoch
     drops = list(schedule.milestones) + [int(f * epochs + 1e-9) for f in schedule.milestone_fractions]
-    return schedule.lr * schedule.gamma ** sum(1 for d in drops if epoch >= d), recipe.momentum
+    return schedule.lr * schedule.gamma ** sum(1 for d in drops if epoch >= d), recipe_momentum(recipe)
+
+
+# --- Budget-aware schedules since 2021: a warm-up, then a decay to 0 over what is left --------------
+
+# Decay factors over the post-warm-up progress p in [0, 1): 1 at p = 0, 0 at p = 1.
+DECAYS: Dict[str, Callable[[float], float]] = {
+    "linear": lambda p: 1.0 - p,  # LLR and ALLR (Zimmer et al. 2023)
+    "cosine": lambda p: (1.0 + math.cos(math.pi * p)) / 2.0,  # cosine to 0
+    "rex": lambda p: (1.0 - p) / (0.5 + 0.5 * (1.0 - p)),  # REX (Chen et al. 2022)
+}
+BUDGET_AWARE = {"llr": "linear", "allr": "linear", "cosine": "cosine", "rex": "rex"}
+
+
+def allr_peak(norm_drop: float, pruned_fraction: float, epochs: int, recipe: Conf) -> float:
+    """ALLR's after-warm-up rate: clip(d / sqrt(s) x max_lr, min(T / E, 1) x max_lr, max_lr), with d the
+    relative L2 norm drop and s the pruned fraction (Zimmer et al. 2023; BIMP define_retrain_schedule).
+    Nothing pruned (s = 0) removes no norm either: the lower clip."""
+    max_lr = max_original_lr(recipe)
+    low = min(epochs / recipe.epochs, 1.0) * max_lr
+    if pruned_fraction <= 0.0:
+        return low
+    return min(max(norm_drop / math.sqrt(pruned_fraction) * max_lr, low), max_lr)
+
+
+def _budget_aware(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+    """int(warmup_fraction x N) iterations of cosine warm-up from 0 to the peak (BIMP's CosineAnnealingLR
+    ramp), then the named decay to 0 over the remaining iterations; stepped per iteration."""
+    total = epochs * steps_per_epoch
+    warm = int(schedule.warmup_fraction * total)
+    peak = max_original_lr(recipe) if schedule.peak_lr is None else schedule.peak_lr
+    if step < warm:
+        return _cosine_ramp(0.0, peak, step / warm), recipe_momentum(recipe)
+    return peak * DECAYS[BUDGET_AWARE[schedule.name]]((step - warm) / (total - warm)), recipe_momentum(recipe)
+
+
+def _scratch(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+    """Scratch-E / Scratch-B (Liu et al. 2019): the recipe stretched to the cell's epochs, its warm-up and
+    milestones scaled by epochs / E (the identity for Scratch-E)."""
+    return original_lr(step / steps_per_epoch * recipe.epochs / epochs, recipe), recipe_momentum(recipe)
 
 
 SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]] = {
@@ -138,21 +221,60 @@ SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]]
     "slr": _slr,
     "clr": _clr,
     "step": _step,
+    "llr": _budget_aware,
+    "allr": _budget_aware,
+    "cosine": _budget_aware,
+    "rex": _budget_aware,
+    "wr": _lrw,  # weight rewinding retrains on the recipe from epoch E - T, as LRW does
+    "scratch_e": _scratch,
+    "scratch_b": _scratch,
 }
+# The order schedules take in tables, figures and legends: the one definition, imported by the report.
+SCHEDULE_ORDER: List[str] = ["ft", "lrw", "wr", "slr", "clr", "llr", "allr", "cosine", "rex", "step",
+                             "scratch_e", "scratch_b"]
+REWINDING = ("lrw", "wr")  # schedules that replay the recipe's last T epochs: need T <= E
+
+
+def validate_recipe(recipe: Conf) -> None:
+    """The recipe's optimizer, shape and warm-up, in one line each, before training."""
+    check_optimizer(recipe)
+    if recipe.shape not in SHAPES:
+        raise ConfigError(f"recipe.shape={recipe.shape!r} is unknown; valid: {', '.join(SHAPES)}")
+    if not 0 <= recipe.warmup_epochs < recipe.epochs:
+        raise ConfigError(f"recipe.warmup_epochs={recipe.warmup_epochs} must lie in [0, recipe.epochs={recipe.epochs})")
+    if recipe.shape == "cosine" and not 0.0 <= recipe.min_lr <= recipe.lr:
+        raise ConfigError(f"recipe.min_lr={recipe.min_lr} must lie in [0, recipe.lr={recipe.lr}]")
+
+
+def _validate_budget_aware(schedule: Conf) -> None:
+    if not 0.0 <= schedule.warmup_fraction < 1.0:
+        raise ConfigError(f"schedule.warmup_fraction={schedule.warmup_fraction} must lie in [0, 1)")
+    if schedule.name == "allr" and schedule.peak_lr is not None:
+        raise ConfigError(f"schedule.peak_lr={schedule.peak_lr}: allr decides its rate after pruning; leave it null")
+    if schedule.peak_lr is not None and not schedule.peak_lr > 0:
+        raise ConfigError(f"schedule.peak_lr={schedule.peak_lr} must be > 0")
 
 
 def validate(schedule: Conf, recipe: Conf, epochs: int) -> None:
     """Fail in one line, before training, on a schedule that cannot run for T epochs."""
     if schedule.name not in SCHEDULES:
         raise ConfigError(f"schedule={schedule.name!r} is unknown; valid: {', '.join(SCHEDULES)}")
+    validate_recipe(recipe)
     if epochs <= 0:
         raise ConfigError(f"retraining budget T={epochs} must be positive")
-    needs_rewind = schedule.name == "lrw" or (schedule.name == "clr" and schedule.max_lr_rule == "lrw")
+    needs_rewind = schedule.name in REWINDING or (schedule.name == "clr" and schedule.max_lr_rule == "lrw")
     if needs_rewind and epochs > recipe.epochs:
         raise ConfigError(
-            f"schedule={schedule.name} rewinds the original schedule, so budget T={epochs} "
+            f"schedule={schedule.name} rewinds the original schedule to epoch E - T, so budget T={epochs} "
             f"must be <= the original {recipe.epochs} epochs"
         )
+    if schedule.name == "lrw":
+        if schedule.source not in ("recipe", "recorded"):
+            raise ConfigError(f"schedule.source={schedule.source!r} is not one of: recipe, recorded")
+        if schedule.rates is not None:
+            raise ConfigError("schedule.rates is read from the baseline's record; leave it null")
+    if schedule.name in BUDGET_AWARE:
+        _validate_budget_aware(schedule)
     if schedule.name == "clr":
         clr_max_lr(epochs, schedule, recipe)
         if schedule.anneal not in ("cos", "linear"):
@@ -178,8 +300,6 @@ def lr_at_epoch_start(steps_per_epoch: int, epochs: int, schedule: Conf, recipe:
     return [lr_momentum(e * steps_per_epoch, steps_per_epoch, epochs, schedule, recipe)[0] for e in range(epochs)]
 
 
-def original_schedule() -> Conf:
-    """The schedule node under which baselines train: the recipe's own step schedule."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(name="original")
+def original_schedule() -> ScheduleConf:
+    """The schedule node under which baselines train: the recipe's own schedule."""
+    return ScheduleConf(name="original")

@@ -93,9 +93,14 @@ class RecipeConf:
     lr: float = 0.1
     milestones: List[int] = field(default_factory=lambda: [80, 120])
     gamma: float = 0.1
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD momentum (ignored by adamw, whose momentum is betas[0])
     weight_decay: float = 1e-4
     nesterov: bool = False  # the paper says Nesterov; the authors' code does not use it
+    optimizer: str = "sgd"  # sgd | adamw (benchmark.optimizers.OPTIMIZERS)
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
+    shape: str = "step"  # step: lr x gamma at milestones, per epoch | cosine: per iteration, to min_lr
+    warmup_epochs: int = 0  # linear warm-up from 0 to lr over the first epochs, per iteration
+    min_lr: float = 0.0  # cosine only: the rate the cosine ends at
 
 
 @dataclass
@@ -144,6 +149,31 @@ class FTScheduleConf(ScheduleConf):
 @dataclass
 class LRWScheduleConf(ScheduleConf):
     name: str = "lrw"
+    source: str = "recipe"  # recipe: lr_orig(E - T + t) | recorded: the baseline's recorded per-iteration rates
+    rates: Optional[List[float]] = None  # source=recorded: filled by the cell from the baseline; leave null
+
+
+@dataclass
+class BudgetAwareScheduleConf(ScheduleConf):
+    """A warm-up then a decay to 0 over the budget, per iteration: llr | allr | cosine | rex."""
+
+    name: str = "llr"
+    warmup_fraction: float = 0.1  # int(warmup_fraction x T x iterations) of cosine ramp from 0 to the peak
+    peak_lr: Optional[float] = None  # None: the recipe's largest lr; allr: decided after pruning (leave null)
+
+
+@dataclass
+class WRScheduleConf(ScheduleConf):
+    """Weight rewinding (Renda et al. 2020): baseline weights of epoch E - T, recipe from E - T."""
+
+    name: str = "wr"
+
+
+@dataclass
+class ScratchScheduleConf(ScheduleConf):
+    """The pruned architecture from a fresh initialisation: scratch_e (E epochs) | scratch_b (E x FLOPs ratio)."""
+
+    name: str = "scratch_b"
 
 
 @dataclass
@@ -288,6 +318,9 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)
     cs.store(group="schedule", name="base_clr", node=CLRScheduleConf)
     cs.store(group="schedule", name="base_step", node=StepScheduleConf)
+    cs.store(group="schedule", name="base_budget_aware", node=BudgetAwareScheduleConf)
+    cs.store(group="schedule", name="base_wr", node=WRScheduleConf)
+    cs.store(group="schedule", name="base_scratch", node=ScratchScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
     # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
     cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")

@@ -92,19 +92,20 @@ def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
         if saved is not None:
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"])
-        began, history = time.perf_counter(), []
+        began, history, trace = time.perf_counter(), [], []
         if not cfg.model.get("pretrained", False):
             result = train(model, data.train(cfg.seed.baseline), cfg.recipe.epochs, schedules.original_schedule(),
                            cfg.recipe, folder / "checkpoint.pt", "baseline", cfg.progress, evals.get("val"), log_epoch,
                            cfg.fast, cfg.compile_min_steps)
             if result.status != "finished":
                 raise StageDiverged("baseline", result.diverged_epoch)
-            history = result.history
+            history, trace = result.history, result.lr_trace
         meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+                "lr_trace": trace,  # the rate of every iteration, as [lr, count] runs: exact LRW replays it
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
-        write_json(meta, folder / "meta.json")
+        write_json({k: v for k, v in meta.items() if k != "lr_trace"}, folder / "meta.json")
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return Stage(model, meta)
 

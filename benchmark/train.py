@@ -20,11 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark import distributed, schedules
+from benchmark import distributed, optimizers, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import DeviceLoader
 from benchmark.fastpath import TrainingForward, fast_path, layout, should_compile
 from benchmark.progress import bar, log_through_bars
+from benchmark.rewinding import LrTrace
 
 log = logging.getLogger(__name__)
 Conf = Any
@@ -35,6 +36,7 @@ class TrainResult:
     status: str  # finished | diverged
     history: List[Dict[str, float]] = field(default_factory=list)
     diverged_epoch: Optional[int] = None
+    lr_trace: List[List[float]] = field(default_factory=list)  # the rates every iteration ran at, as [lr, count] runs
 
 
 @torch.no_grad()
@@ -69,27 +71,23 @@ def train(
     on_epoch: Optional[Callable[[Dict[str, float]], None]] = None,
     fast: bool = False,
     compile_min_steps: int = -1,
+    criterion: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
 ) -> TrainResult:
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch.
     ``fast`` turns on the device's speed settings, and ``torch.compile`` of the training forward
-    when at least ``compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`)."""
+    when at least ``compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`). ``criterion(logits,
+    labels, images)`` replaces cross-entropy (knowledge distillation, :mod:`benchmark.distill`)."""
     model, autocast, channels_last = fast_path(model, loader.device, fast)
     steps = len(loader)
     schedule, recipe = schedules.as_plain(schedule), schedules.as_plain(recipe)
     first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=first_lr,
-        momentum=first_momentum,
-        weight_decay=recipe.weight_decay,
-        nesterov=recipe.nesterov,
-    )
-    start, history = 0, []
+    optimizer = optimizers.build(model.parameters(), recipe, first_lr, first_momentum)  # the recipe's optimizer
+    start, history, trace = 0, [], LrTrace()
     state = load_checkpoint(checkpoint)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start, history = state["epoch"], state["history"]
+        start, history, trace = state["epoch"], state["history"], LrTrace(state.get("lr_trace", []))
         torch.set_rng_state(state["rng"])
         log.info("%s: resuming after epoch %d of %d", desc, start, epochs)
     # DDP when several processes train together; compiled when the remaining steps repay it.
@@ -108,11 +106,12 @@ def train(
             for i, (images, labels) in enumerate(bar(loader.epoch(epoch), progress, total=steps, leave=False, unit="it")):
                 images, labels = distributed.shard(images), distributed.shard(labels)
                 lr, momentum = schedules.lr_momentum(epoch * steps + i, steps, epochs, schedule, recipe)
-                for group in optimizer.param_groups:
-                    group["lr"], group["momentum"] = lr, momentum
+                optimizers.set_rates(optimizer, lr, momentum)
+                trace.add(optimizer.param_groups[0]["lr"])  # what the optimizer ran at, for exact rewinding
                 with autocast():
                     logits = forward(layout(images, channels_last))
-                    loss = F.cross_entropy(logits.float(), labels)
+                    loss = (F.cross_entropy(logits.float(), labels) if criterion is None
+                            else criterion(logits.float(), labels, images))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -136,9 +135,10 @@ def train(
             row["seconds"] = time.perf_counter() - began
             history.append(row)
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                         "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history}, checkpoint)
+                         "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history,
+                         "lr_trace": trace.runs}, checkpoint)
             log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
                      row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
             if on_epoch is not None:
                 on_epoch(row)
-    return TrainResult("finished", history)
+    return TrainResult("finished", history, lr_trace=trace.runs)

@@ -63,6 +63,6 @@ def test_wrong_types_fail_at_compose_time(override):
 
 def test_unknown_option_fails_and_lists_the_valid_ones():
     with pytest.raises(ConfigCompositionException, match="Available options") as info:
-        compose_config(["schedule=cosine"])
+        compose_config(["schedule=cosin"])
     for option in ("clr", "ft", "lrw", "slr"):
         assert option in str(info.value)

@@ -20,6 +20,7 @@ from benchmark import distributed
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.models import build_model
 from benchmark.schedules import original_schedule
+from benchmark.schema import RecipeConf
 from benchmark.train import train
 distributed.init_from_env(torch.device("cpu"))
 torch.set_num_threads(1)
@@ -32,7 +33,7 @@ if sys.argv[2] == "resnet":
 else:  # no BatchNorm: the data-parallel gradient is the one-process gradient
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                 torch.nn.Flatten(), torch.nn.Linear(8, 10))
-recipe = S(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
+recipe = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1])
 out = Path(sys.argv[1])
 result = train(model, DeviceLoader(split, 64, torch.device("cpu"), True, seed=3), 2, original_schedule(), recipe,
                out / "ckpt.pt", "ddp", "off", fast=False)

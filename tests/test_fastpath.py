@@ -15,9 +15,10 @@ from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.fastpath import TrainingForward, should_compile
 from benchmark.models import build_model
 from benchmark.schedules import original_schedule
+from benchmark.schema import RecipeConf
 from benchmark.train import train
 
-RECIPE = S(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
+RECIPE = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1])
 
 
 def _tiny_model() -> torch.nn.Module:

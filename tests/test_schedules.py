@@ -9,6 +9,7 @@ import torch
 
 from benchmark import schedules
 from benchmark.errors import ConfigError
+from benchmark.schema import LRWScheduleConf, RecipeConf
 from tests.conftest import compose_config
 
 N = 782  # CIFAR-10, batch 64
@@ -131,7 +132,7 @@ def test_ft_is_the_last_original_lr():
                                                            (12, [6, 9], 0.5, 12)])
 def test_lrw_tail_equals_original_tail_for_any_recipe(total, milestones, gamma, epochs):
     """LRW replays the last T epochs of the original schedule, here produced by MultiStepLR."""
-    recipe = SimpleNamespace(epochs=total, lr=0.2, milestones=milestones, gamma=gamma, momentum=0.9)
+    recipe = RecipeConf(epochs=total, lr=0.2, milestones=milestones, gamma=gamma)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
     ref = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=gamma)
     original = []
@@ -139,7 +140,7 @@ def test_lrw_tail_equals_original_tail_for_any_recipe(total, milestones, gamma, 
         original.append(opt.param_groups[0]["lr"])
         opt.step()
         ref.step()
-    lrw = schedules.lr_at_epoch_start(5, epochs, SimpleNamespace(name="lrw"), recipe)
+    lrw = schedules.lr_at_epoch_start(5, epochs, LRWScheduleConf(), recipe)
     assert lrw == pytest.approx(original[total - epochs :])
     baseline = schedules.lr_at_epoch_start(5, total, schedules.original_schedule(), recipe)
     assert baseline == pytest.approx(original)
