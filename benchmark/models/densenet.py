@@ -5,8 +5,10 @@ defaults: basic dense layers (BN-ReLU-3x3 conv to ``growth`` channels, concatena
 the input), no bottleneck and no compression, (depth - 4) / 3 = 12 layers per block, a
 3x3 stem to 2 x growth channels, BN-ReLU-1x1-avgpool transitions and a final BN-ReLU.
 (The compressed DenseNet-BC-100 is a different model.) Concatenation ties every layer's
-output channels to all later layers, so filter pruning must go through Torch-Pruning's
-dependency graph, which removes the matching input channels of every consumer.
+output channels to all later layers, and no single BN follows a conv (each layer's output
+is normalised, at a different offset, by every later layer's BN), so the model lists no
+``prunable_convs``: l1/random/taylor prune it through the generic graph pruner
+(:mod:`benchmark.pruning.graph`), which removes the matching input channels of every consumer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ConfigError
-from benchmark.models.cifar import PrunableConv, scaled
+from benchmark.models.cifar import scaled
 
 
 class DenseLayer(nn.Module):
@@ -76,14 +78,3 @@ class DenseNet(nn.Module):
         x = self.dense3(self.trans2(self.dense2(x)))
         x = F.adaptive_avg_pool2d(F.relu(self.bn(x)), 1).flatten(1)
         return self.fc(x)
-
-    def prunable_convs(self) -> List[PrunableConv]:
-        """Every dense-layer and transition conv, staged by dense block; the stem (layer 1)
-        is left whole like the ResNets' stem. Layer ids count convs from 1 in order."""
-        convs, layer_id = [], 1
-        for stage, (block, trans) in enumerate(((self.dense1, self.trans1), (self.dense2, self.trans2),
-                                                (self.dense3, None))):
-            for m in [*block, *([trans] if trans is not None else [])]:
-                layer_id += 1
-                convs.append((layer_id, stage, m.conv1))
-        return convs

@@ -44,9 +44,10 @@ class CifarViT(nn.Module):
         """Each block's first MLP layer, whose output units are the MLP width."""
         return [block.mlp.fc1 for block in self.net.blocks]
 
-    def classifier(self) -> nn.Module:
-        """The output layer: its outputs (classes) are never pruned."""
-        return self.net.head
+    def residual_writers(self) -> List[nn.Module]:
+        """The layers that write the residual stream (patch embedding, attention and MLP
+        outputs): structured pruning keeps the embedding width, as PFEC keeps a ResNet's."""
+        return [self.net.patch_embed.proj] + [m for b in self.net.blocks for m in (b.attn.proj, b.mlp.fc2)]
 
     def sync_heads(self) -> None:
         """Re-derive each attention's head count and width from its (pruned) qkv weights."""

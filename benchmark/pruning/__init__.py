@@ -26,6 +26,7 @@ from benchmark.pruning.spec import (
     with_ratio,
 )
 from benchmark.pruning.generic import data_dependent, prune_by_graph
+from benchmark.pruning.graph import after_surgery
 from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
 from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
 
@@ -65,7 +66,7 @@ def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batc
 def rebuild(model: nn.Module, history: History, image_size: int = 32) -> nn.Module:
     """The pruned architecture (and mask buffers) from the dense model and a history;
     load the saved state_dict into the result."""
-    replay(model, history.get("filters", []), image_size)
+    after_surgery(replay(model, history.get("filters", []), image_size))
     return attach_masks(model, history.get("masked", []))
 
 
