@@ -6,12 +6,15 @@ import pytest
 import torch
 import torch_pruning as tp
 import torchvision
+from omegaconf import OmegaConf
 from torch import nn
 
+from benchmark.cell import validate
 from benchmark.models import build_model
 from benchmark.models.preresnet import PreResNet
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.schema import MobileNetV2Conf, ModelConf, ViTConf
+from tests.conftest import CONF, compose_config
 
 
 def weight_params(model: nn.Module) -> int:
@@ -104,3 +107,27 @@ def test_new_models_map_cifar_images_to_class_logits(name):
         name, ModelConf(name=name, width=0.25))
     model = build_model(cfg, 100).eval()
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
+
+
+def test_vit_configuration_is_data():
+    cfg = compose_config(["model=vit", "model.depth=3", "model.num_heads=4", "model.embed_dim=64"])
+    model = build_model(OmegaConf.to_object(cfg.model), 10)
+    assert len(model.net.blocks) == 3 and model.net.blocks[0].attn.num_heads == 4
+    assert model.net.patch_embed.proj.kernel_size == (4, 4) and model.net.patch_embed.proj.out_channels == 64
+
+
+def test_mwp_cifar10_all_sweeps_the_studys_five_weight_pruning_models():
+    params = OmegaConf.load(CONF / "experiment" / "mwp_cifar10_all.yaml").hydra.sweeper.params
+    # paper.md: ResNet-56/110 plus VGG-19, PreResNet-110 and DenseNet-40 for weight pruning.
+    assert params["model"].split(",") == ["resnet56", "resnet110", "vgg19", "preresnet110", "densenet40"]
+    assert params["schedule"] == "ft,lrw,slr,clr" and params["seed.retrain"] == "0,1,2"
+
+
+@pytest.mark.parametrize("model,optimizer", [("mobilenetv2", "sgd"), ("vit", "adamw")])
+def test_modern_cifar10_trains_each_model_by_its_own_recipe(model, optimizer):
+    params = OmegaConf.load(CONF / "experiment" / "modern_cifar10.yaml").hydra.sweeper.params
+    assert params["model"] == "mobilenetv2,vit" and params["schedule"] == "ft,lrw,slr,clr"
+    for pruner in params["pruner.name"].split(","):
+        cfg = compose_config(["+experiment=modern_cifar10", f"model={model}", f"pruner.name={pruner}"])
+        assert (cfg.model.name, cfg.recipe.optimizer, cfg.recipe.shape) == (model, optimizer, "cosine")
+        assert validate(cfg) == cfg.recipe.epochs // 4
