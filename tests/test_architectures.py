@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from benchmark.cell import validate
-from benchmark.models import build_model
+from benchmark.models import build_model, default_model_conf
 from benchmark.models.preresnet import PreResNet
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.schema import MobileNetV2Conf, ModelConf, ViTConf
@@ -131,3 +131,9 @@ def test_modern_cifar10_trains_each_model_by_its_own_recipe(model, optimizer):
         cfg = compose_config(["+experiment=modern_cifar10", f"model={model}", f"pruner.name={pruner}"])
         assert (cfg.model.name, cfg.recipe.optimizer, cfg.recipe.shape) == (model, optimizer, "cosine")
         assert validate(cfg) == cfg.recipe.epochs // 4
+
+
+@pytest.mark.parametrize("name", ["vgg19", "preresnet110", "densenet40", "mobilenetv2", "vit"])
+def test_model_yaml_equals_the_defaults_code_builds_without_hydra(name):
+    # make bench builds models from default_model_conf; the YAML option must describe the same model.
+    assert OmegaConf.to_object(compose_config([f"model={name}"]).model) == default_model_conf(name)

@@ -16,9 +16,9 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.models.cifar import VGG16_WIDTHS, VGG19_WIDTHS, CifarResNet, CifarVGG
-from benchmark.schema import ModelConf
+from benchmark.schema import MobileNetV2Conf, ModelConf, ViTConf
 
-__all__ = ["MODELS", "build_model", "model_constructor"]
+__all__ = ["MODELS", "build_model", "model_constructor", "default_model_conf"]
 
 
 def _torchvision_resnet(depth: int) -> Callable[[ModelConf, int], nn.Module]:
@@ -75,6 +75,17 @@ MODELS: Dict[str, Callable[[ModelConf, int], nn.Module]] = {
     "resnet34": _torchvision_resnet(34),
     "resnet50": _torchvision_resnet(50),
 }
+
+
+# Models whose configuration has more than a width: their schema (conf/model/<name>.yaml extends it).
+SCHEMAS: Dict[str, Callable[[], ModelConf]] = {"mobilenetv2": MobileNetV2Conf, "vit": ViTConf}
+
+
+def default_model_conf(name: str) -> ModelConf:
+    """The model's configuration with its schema defaults, for code that builds models without
+    Hydra (``make bench``); the YAML options carry the same values."""
+    model_constructor(name)
+    return SCHEMAS[name]() if name in SCHEMAS else ModelConf(name=name)
 
 
 def model_constructor(name: str) -> Callable[[ModelConf, int], nn.Module]:
