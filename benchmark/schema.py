@@ -54,7 +54,7 @@ class ImageFolderDatasetConf(DatasetConf):
 class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
-    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50 | custom
+    name: str = MISSING  # one of benchmark.models.MODELS (conf/model/*.yaml), custom: model._target_
     width: float = 1.0  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
     weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
@@ -67,6 +67,31 @@ class CustomModelConf(ModelConf):
     name: str = "custom"
     _target_: str = MISSING  # module.callable, e.g. torchvision.models.mobilenet_v2
     kwargs: Dict[str, Any] = field(default_factory=dict)  # constructor arguments (num_classes comes from the data)
+
+
+@dataclass
+class MobileNetV2Conf(ModelConf):
+    """torchvision's MobileNetV2 with its stage table as data (the CIFAR variant's strides)."""
+
+    name: str = "mobilenetv2"
+    # rows of (expansion t, channels c, blocks n, first stride s), as in the MobileNetV2 paper
+    setting: List[List[int]] = field(default_factory=lambda: [
+        [1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]])
+    stem_stride: int = 1  # 2 on ImageNet; 1 keeps 32x32 inputs at 4x4 before pooling
+    dropout: float = 0.0  # before the classifier (torchvision's ImageNet default: 0.2)
+
+
+@dataclass
+class ViTConf(ModelConf):
+    """timm's VisionTransformer for small images; ``width`` scales ``embed_dim``."""
+
+    name: str = "vit"
+    patch_size: int = 4
+    embed_dim: int = 192
+    depth: int = 9
+    num_heads: int = 6
+    mlp_ratio: float = 2.0
+    drop_path_rate: float = 0.0
 
 
 @dataclass
@@ -336,6 +361,8 @@ def register_configs() -> None:
     cs.store(group="dataset", name="base_imagefolder", node=ImageFolderDatasetConf)
     cs.store(group="model", name="base_model", node=ModelConf)
     cs.store(group="model", name="base_custom", node=CustomModelConf)
+    cs.store(group="model", name="base_mobilenetv2", node=MobileNetV2Conf)
+    cs.store(group="model", name="base_vit", node=ViTConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
     cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)

@@ -1,8 +1,9 @@
-"""CIFAR architectures of the study: ResNet-20/32/56/110 and VGG-16 with BN.
+"""CIFAR architectures of the study: ResNet-20/32/56/110 and VGG-16/19 with BN.
 
 The definitions follow the code the paper's numbers come from: ResNets with basic
-blocks and option-A (parameter-free, zero-padded) shortcuts, and the "rethinking
-network pruning" VGG-16 whose classifier is Linear(512, 512)-BN-ReLU-Linear. A width
+blocks and option-A (parameter-free, zero-padded) shortcuts; the "rethinking network
+pruning" filter-level VGG-16 whose classifier is Linear(512, 512)-BN-ReLU-Linear; and
+its weight-level VGG-19-BN (biased convs, one Linear(512, classes)). A width
 multiplier scales every layer, giving tiny models for tests and the demo.
 
 Each model lists its prunable convolutions as ``(layer_id, stage, conv)`` with layer
@@ -11,7 +12,7 @@ ids counted from 1 at the stem, the numbering of the paper's skip lists.
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -102,12 +103,17 @@ class CifarResNet(nn.Module):
 
 
 VGG16_WIDTHS: Sequence = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+VGG19_WIDTHS: Sequence = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                          512, 512, 512, 512)
 
 
 class CifarVGG(nn.Module):
-    """VGG with BN for CIFAR; ``widths`` lists conv widths with "M" for 2x2 max-pooling."""
+    """VGG with BN for CIFAR; ``widths`` lists conv widths with "M" for 2x2 max-pooling.
+    ``hidden`` (the filter-level VGG-16) puts Linear-BN-ReLU of that width before the
+    output layer; ``None`` (the weight-level VGG-19) has the output layer alone."""
 
-    def __init__(self, widths: Sequence = VGG16_WIDTHS, num_classes: int = 10, width: float = 1.0) -> None:
+    def __init__(self, widths: Sequence = VGG16_WIDTHS, num_classes: int = 10, width: float = 1.0,
+                 conv_bias: bool = False, hidden: Optional[int] = 512) -> None:
         super().__init__()
         layers: List[nn.Module] = []
         in_ch = 3
@@ -116,13 +122,16 @@ class CifarVGG(nn.Module):
                 layers.append(nn.MaxPool2d(2, 2))
                 continue
             out_ch = scaled(w, width)
-            layers += [nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=conv_bias), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
             in_ch = out_ch
         self.features = nn.Sequential(*layers)
-        hidden = scaled(512, width)
-        self.classifier = nn.Sequential(
-            nn.Linear(in_ch, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
-        )
+        if hidden is None:
+            self.classifier = nn.Sequential(nn.Linear(in_ch, num_classes))
+        else:
+            hidden = scaled(hidden, width)
+            self.classifier = nn.Sequential(
+                nn.Linear(in_ch, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+            )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

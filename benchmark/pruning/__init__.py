@@ -29,6 +29,7 @@ from benchmark.pruning.spec import (
 from benchmark.pruning import checkpoint, custom, structure
 from benchmark.pruning.generic import data_dependent, prune_by_graph
 from benchmark.sources import file_fingerprint
+from benchmark.pruning.graph import after_surgery
 from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
 from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
 
@@ -80,7 +81,7 @@ def rebuild(model: nn.Module, history: History, image_size: int = 32) -> nn.Modu
         return checkpoint.build_architecture(history["architecture"], next(model.parameters()).device)
     if "structure" in history:
         return structure.apply(model, history["structure"])
-    replay(model, history.get("filters", []), image_size)
+    after_surgery(replay(model, history.get("filters", []), image_size))
     return attach_masks(model, history.get("masked", []))
 
 

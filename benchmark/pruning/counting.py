@@ -2,13 +2,16 @@
 
 FLOPs in the paper are multiply-accumulates (MACs) of convolutions and linear layers
 for one image; ``torch.utils.flop_counter`` counts 2 FLOPs per MAC for exactly those
-ops (and nothing for BN, ReLU or pooling), so MACs = counted FLOPs / 2.
+ops (and nothing for BN, ReLU or pooling), so MACs = counted FLOPs / 2. Attention's two
+matrix products count too: the fused CPU kernel of ``scaled_dot_product_attention`` has
+no FLOP formula, so counting runs attention through its math backend (plain matmuls).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -25,7 +28,7 @@ def count_macs(model: nn.Module, image_size: int = 32, channels: int = 3) -> int
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, channels, image_size, image_size, device=device))
     model.train(was_training)
     return counter.get_total_flops() // 2

@@ -62,13 +62,18 @@ def prune_by_graph(model: nn.Module, spec: PruningSpec, seed: int, batches: Opti
         importance = build_importance(STAND_IN)
     skipped = [conv for layer_id, _, conv in model.prunable_convs() if layer_id in spec.skip_layers] \
         if spec.skip_layers else []
+    # A transformer keeps its residual stream and loses whole heads (benchmark/models/vit.py).
+    skipped += list(model.residual_writers()) if hasattr(model, "residual_writers") else []
+    heads = model.attention_heads() if hasattr(model, "attention_heads") else None
     try:
-        return prune_graph(model, importance=importance, ratio=spec.ratio, example_inputs=example_input(model, image_size),
-                           global_pruning=spec.global_pruning, round_to=spec.round_to, batches=batches, seed=seed,
-                           ignored_layers=skipped)
+        history = prune_graph(model, importance=importance, ratio=spec.ratio,
+                              example_inputs=example_input(model, image_size), global_pruning=spec.global_pruning,
+                              round_to=spec.round_to, batches=batches, seed=seed, ignored_layers=skipped,
+                              num_heads=heads)
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as error:
         node = importance_node(spec)
         raise ConfigError(f"pruning {type(model).__name__} with {node['_target_']} failed: {_one_line(error)}") from None
+    return history
 
 
 def data_dependent(spec: PruningSpec) -> bool:

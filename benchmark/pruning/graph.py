@@ -25,7 +25,7 @@ silently broken model.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,8 @@ ROOT_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 # Element-wise ops in Torch-Pruning's trace that may change the channel count unseen.
 _CHANNEL_CHANGING_OPS = ("ConstantPadNd", "ReflectionPad", "ReplicationPad")
 
-__all__ = ["prune_graph", "classifier", "unsafe_layers", "needs_batches", "replay_history", "example_input"]
+__all__ = ["prune_graph", "classifier", "unsafe_layers", "needs_batches", "replay_history", "example_input",
+           "after_surgery"]
 
 
 def example_input(model: nn.Module, image_size: int = 32, channels: int = 3) -> torch.Tensor:
@@ -79,14 +80,17 @@ def _channels(graph: tp.DependencyGraph, dep) -> Optional[int]:
 
 
 def _group_unsafe(graph: tp.DependencyGraph, group) -> bool:
+    """A group through a pad, or whose members disagree on the channel count; a concatenation
+    (DenseNet) legitimately maps a layer's channels into wider consumers at an offset."""
     counts, padded = set(), False
+    concatenated = any(isinstance(dep.target.module, tp.ops._ConcatOp) for dep, _ in group)
     for dep, _ in group:
         name = type(dep.target.module).__name__ + str(getattr(dep.target.module, "_grad_fn", ""))
         padded |= any(op in str(dep.target) or op in name for op in _CHANNEL_CHANGING_OPS)
         n = _channels(graph, dep)
         if n is not None and not isinstance(dep.target.module, nn.Linear):  # flatten may widen a linear's input
             counts.add(n)
-    return padded or len(counts) > 1
+    return padded or (len(counts) > 1 and not concatenated)
 
 
 def unsafe_layers(graph: tp.DependencyGraph) -> Set[nn.Module]:
@@ -143,15 +147,17 @@ def _feed(model: nn.Module, importance: Callable, batches: Batches) -> None:
 
 def prune_graph(model: nn.Module, *, importance: Callable, ratio: float, example_inputs: torch.Tensor,
                 global_pruning: bool = False, round_to: int = 1, ignored_layers: Sequence[nn.Module] = (),
-                batches: Optional[Batches] = None, seed: int = 0, max_pruning_ratio: float = 1.0) -> History:
+                batches: Optional[Batches] = None, seed: int = 0, max_pruning_ratio: float = 1.0,
+                num_heads: Optional[Dict[nn.Module, int]] = None) -> History:
     """Remove ``ratio`` of the channels of every prunable group in place (per group, or
     ranked across groups with ``global_pruning``); return Torch-Pruning's history.
 
     ``importance`` is any ``torch_pruning.importance`` criterion (or callable on a group);
     gradient and activation criteria are fed ``batches()`` first. The classifier, the
     ``ignored_layers`` and groups the graph cannot follow keep their output width.
-    ``seed`` seeds random importances. Raises ``ConfigError`` when nothing can be pruned
-    or the result would not produce the dense output shape."""
+    ``seed`` seeds random importances. ``num_heads`` (qkv projection -> heads) makes attention
+    lose whole heads, ``ratio`` of them, never single head dimensions. Raises ``ConfigError``
+    when nothing can be pruned or the result would not produce the dense output shape."""
     if not 0.0 <= ratio < 1.0:
         raise ConfigError(f"pruning ratio {ratio} must lie in [0, 1)")
     was_training = model.training
@@ -172,12 +178,23 @@ def prune_graph(model: nn.Module, *, importance: Callable, ratio: float, example
         pruner = tp.pruner.BasePruner(model, example_inputs, importance=importance, pruning_ratio=ratio,
                                       global_pruning=global_pruning, round_to=round_to if round_to > 1 else None,
                                       ignored_layers=sorted(protected, key=id), max_pruning_ratio=max_pruning_ratio,
-                                      root_module_types=list(ROOT_TYPES))
+                                      root_module_types=list(ROOT_TYPES), num_heads=dict(num_heads or {}),
+                                      prune_num_heads=bool(num_heads), prune_head_dims=not num_heads,
+                                      head_pruning_ratio=ratio)
         pruner.step()
     model.zero_grad(set_to_none=True)
     model.train(was_training)
+    after_surgery(model)
     _check_output(model, example_inputs, dense_shape)
     return [list(entry) for entry in pruner.pruning_history()]
+
+
+def after_surgery(model: nn.Module) -> nn.Module:
+    """Let a model re-derive what its modules read besides weight shapes (a timm ViT's head
+    count, ``sync_heads``): after pruning and after a history is replayed."""
+    if hasattr(model, "sync_heads"):
+        model.sync_heads()
+    return model
 
 
 def _check_output(model: nn.Module, example_inputs: torch.Tensor, dense_shape: torch.Size) -> None:
@@ -203,4 +220,4 @@ def replay_history(model: nn.Module, history: History, example_inputs: torch.Ten
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs)
         graph.load_pruning_history(history)
         model.train(was_training)
-    return model
+    return after_surgery(model)

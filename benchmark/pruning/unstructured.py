@@ -4,7 +4,8 @@ Magnitude weight pruning (Han et al. 2015) zeroes the smallest conv weights unde
 global threshold; the random variant zeroes the same number at random. The masks stay
 attached (``weight = weight_orig * weight_mask``) during retraining, so pruned weights
 are exactly zero at every step and after it. Applying the method again prunes the
-given fraction of the *remaining* weights (iterative pruning).
+given fraction of the *remaining* weights (iterative pruning). A model without convs to
+speak of (the ViT) names its own weight layers (``weight_pruning_layers``: its linear layers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ METHODS = {"mwp": torch_prune.L1Unstructured, "random_unstructured": torch_prune
 
 
 def conv_layers(model: nn.Module) -> List[str]:
+    """The layers weight pruning masks: every conv, or the model's own list."""
+    if hasattr(model, "weight_pruning_layers"):
+        return model.weight_pruning_layers()
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
@@ -48,7 +52,8 @@ def attach_masks(model: nn.Module, names: List[str]) -> nn.Module:
 
 
 def conv_sparsity(model: nn.Module) -> float:
-    """Fraction of conv weights that are exactly zero."""
-    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    """Fraction of the weights of the layers weight pruning covers that are exactly zero."""
+    modules = dict(model.named_modules())
+    weights = [modules[name].weight for name in conv_layers(model)]
     total = sum(w.numel() for w in weights)
     return float(sum(int((w == 0).sum()) for w in weights) / total)

@@ -15,13 +15,15 @@ from torch import nn
 from benchmark import pruning
 from benchmark.data import MEAN, STD, DeviceLoader, Split
 from benchmark.fastpath import TrainingForward, fast_path, layout
-from benchmark.models import build_model
-from benchmark.schema import ModelConf, PrunerConf
+from benchmark.models import build_model, default_model_conf
+from benchmark.schema import PrunerConf
 
-# (model, paper variant, keep a multiple of this many filters): "-r8" rows show what
-# hardware-friendly widths change against the paper's exact widths.
+# (model, paper variant or "l1-<percent>" for a uniform L1 ratio, keep a multiple of this many
+# filters): "-r8" rows show what hardware-friendly widths change against the paper's exact widths.
 CASES = [("resnet20", None, 1), ("resnet56", None, 1), ("resnet56", "B", 1), ("resnet56", "D", 1),
-         ("resnet56", "D", 8), ("resnet110", None, 1), ("vgg16", None, 1), ("vgg16", "A", 1)]
+         ("resnet56", "D", 8), ("resnet110", None, 1), ("vgg16", None, 1), ("vgg16", "A", 1),
+         ("vgg19", None, 1), ("preresnet110", None, 1), ("densenet40", None, 1), ("densenet40", "l1-50", 1),
+         ("mobilenetv2", None, 1), ("mobilenetv2", "l1-50", 1), ("vit", None, 1), ("vit", "l1-50", 1)]
 
 
 def case_name(name: str, variant: str | None, round_to: int) -> str:
@@ -29,10 +31,12 @@ def case_name(name: str, variant: str | None, round_to: int) -> str:
 
 
 def bench_model(name: str, variant: str | None, round_to: int, device: torch.device) -> nn.Module:
-    model = build_model(ModelConf(name=name), 10)
+    model = build_model(default_model_conf(name), 10)
     if variant is not None:
-        spec = pruning.resolve(PrunerConf(name="l1", variant=variant, round_to=round_to), name)
-        pruning.prune(model, spec, seed=0)
+        uniform = variant.startswith("l1-")
+        pruner = PrunerConf(name="l1", ratio=int(variant[3:]) / 100 if uniform else 0.0,
+                            variant=None if uniform else variant, round_to=round_to)
+        pruning.prune(model, pruning.resolve(pruner, name), seed=0)
     return model.to(device)
 
 
