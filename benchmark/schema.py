@@ -169,6 +169,7 @@ class WandbConf:
     mode: str = "auto"  # auto | online | offline | disabled
     project: str = "pruning-retraining-benchmark"
     entity: Optional[str] = None
+    init_timeout: float = 60.0  # seconds an online run waits for the server, then logs offline (same id)
 
 
 @dataclass
