@@ -25,7 +25,7 @@ from benchmark.data import Data, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
-from benchmark.identity import Identity, cell_name, comparison_name, identity
+from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
 from benchmark.progress import MODES as PROGRESS_MODES
 from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, resolve_mode, tracked
@@ -67,7 +67,8 @@ def _record(cfg: DictConfig, ident: Identity, epochs: int, steps: int, device: t
         "seeds": OmegaConf.to_container(cfg.seed),
         "budget_epochs": epochs,
         "steps_per_epoch": steps,
-        "environment": environment(device) | {"world_size": distributed.world_size()},
+        "environment": environment(device) | {"world_size": distributed.world_size(),
+                                              "precision": ident.payloads["baseline"]["precision"]},
     }
 
 
@@ -194,6 +195,7 @@ def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
             atomic_save({"history": outcome["history"], "state_dict": model.state_dict()}, cell_dir / "model.pt")
             for r in range(spec.rounds - 1):
                 (cell_dir / f"round{r}.pt").unlink(missing_ok=True)
+        write_json(payload_file(ident, "cell"), cell_dir / "identity.json")
         write_json(record, cell_dir / "record.json")
         write_json(record, output_dir / "record.json")
     return record

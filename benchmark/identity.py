@@ -1,32 +1,106 @@
 """Content identities of the three stages: baseline, pruned model, retrained cell.
 
-An identity is a short hash of the canonical JSON of exactly the settings that change
-a stage's result: never paths, logging, launcher, progress or device. The baseline
-hashes dataset, model, recipe and its seed; the pruned model hashes its baseline's
-identity, the pruner and the pruning seed; the cell hashes its pruned model's
-identity, the schedule, the resolved budget T and the retraining seed. So every cell
-of a comparison shares one baseline and one pruned model, and ``budget.fraction=0.25``
-and ``budget.epochs=40`` (with E = 160) name the same cell.
+An identity is a short hash of the canonical JSON of the settings that change a stage's
+result, chosen by one rule: every leaf of the resolved config is either hashed into a stage
+(``HASHED``: each config section, or seed, feeds the stage whose result it changes) or
+listed in ``EXCLUDED`` with the reason it cannot change a result. ``tests/test_identity.py``
+walks every leaf of every preset and fails on a key that is in neither, so a new setting
+cannot silently be left out of (or be added to) the identities.
 
-Changing what enters an identity orphans every cached artefact: ``tests/test_identity.py``
-pins known hashes so such a change is always deliberate.
+The baseline hashes dataset, model, recipe, its seed and the numeric precision (bf16
+autocast on CUDA when ``fast``, fp32 otherwise): a bf16 baseline is never reused by an fp32
+cell. The pruned model hashes its baseline's identity, the pruner and the pruning seed; the
+cell hashes its pruned model's identity, the schedule, the resolved budget T and the
+retraining seed. So every cell of a comparison shares one baseline and one pruned model, and
+``budget.fraction=0.25`` and ``budget.epochs=40`` (with E = 160) name the same cell.
+
+The payload of each identity is written beside its artefact (``identity.json``), so a user
+can read what a hash means. Changing what enters an identity orphans every cached artefact:
+``tests/test_engine.py`` pins known hashes so such a change is always deliberate.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Dict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Tuple
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-# Dataset fields that say where data lives or how to fetch it, not what it is.
-_DATASET_LOCATION_FIELDS = ("root", "download", "workers")
+# Config leaves (or whole sections, by prefix) -> the stage whose identity they enter.
+HASHED: Dict[str, str] = {
+    "dataset": "baseline", "model": "baseline", "recipe": "baseline", "seed.baseline": "baseline",
+    "pruner": "pruned", "seed.prune": "pruned",
+    "schedule": "cell", "seed.retrain": "cell",
+}
+# Config leaves (or sections) that enter no identity, each with the reason.
+_ROUNDING = "changes only floating-point rounding, not the computation; recorded in the record's config and environment"
+EXCLUDED: Dict[str, str] = {
+    "dataset.root": "where the data lives, not what it is",
+    "dataset.download": "whether to fetch missing data, not what it is",
+    "dataset.workers": "loader processes: the same images in the same order",
+    "budget.epochs": "hashed as the resolved T (the cell's 'epochs'): two spellings of one budget name one cell",
+    "budget.fraction": "hashed as the resolved T (the cell's 'epochs'): two spellings of one budget name one cell",
+    "device": _ROUNDING + " (what device changes beyond rounding, the precision, is hashed)",
+    "fast": "enters as its effect, 'precision' (bf16 autocast on CUDA); its compile and memory layout " + _ROUNDING,
+    "compile_min_steps": "whether a stage's step is compiled (torch.compile): " + _ROUNDING,
+    "deterministic": "deterministic kernels choose the order of sums: " + _ROUNDING,
+    "latency": "the forward-latency measurement protocol: a speed reading, not a training result",
+    "wandb": "logging only",
+    "progress": "display only",
+    "plan": "plan mode's output format",
+    "mode": "run or plan: plan mode trains nothing",
+    "paths": "where artefacts are stored",
+}
 
 
 def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    """A config (OmegaConf node or the schema's dataclasses) as plain dicts and lists."""
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) and not isinstance(node, type) else node
+
+
+def leaves(node: Any, prefix: str = "") -> Iterator[Tuple[str, Any]]:
+    """Every (dotted key, value) of a config, lists as values."""
+    plain = _plain(node)
+    if isinstance(plain, dict):
+        for key, value in plain.items():
+            yield from leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], plain
+
+
+def _rule(key: str, table: Dict[str, str]) -> str | None:
+    """The entry of ``table`` for ``key`` or the nearest section above it."""
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in table:
+            return ".".join(parts[:end])
+    return None
+
+
+def unclassified(cfg: Any) -> List[str]:
+    """Leaves that are neither hashed nor excluded (a test keeps this empty). An exclusion may
+    carve a leaf out of a hashed section (``dataset.root`` out of ``dataset``)."""
+    return [k for k, _ in leaves(cfg) if _rule(k, HASHED) is None and _rule(k, EXCLUDED) is None]
+
+
+def _stage_settings(cfg: Any, stage: str) -> Dict[str, Any]:
+    """The hashed leaves of one stage, nested again by key: ``{"dataset": {...}, "seed": {...}}``."""
+    settings: Dict[str, Any] = {}
+    for key, value in leaves(cfg):
+        rule = _rule(key, HASHED)
+        if rule is None or HASHED[rule] != stage or _rule(key, EXCLUDED) is not None:
+            continue
+        *path, last = key.split(".")
+        node = settings
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return settings
 
 
 def digest(payload: Dict[str, Any]) -> str:
@@ -40,32 +114,50 @@ class Identity:
     baseline: str
     pruned: str
     cell: str
+    payloads: Dict[str, Dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def as_dict(self) -> Dict[str, str]:
         return {"baseline": self.baseline, "pruned": self.pruned, "cell": self.cell}
 
 
-def baseline_payload(cfg: DictConfig) -> Dict[str, Any]:
-    dataset = {k: v for k, v in _plain(cfg.dataset).items() if k not in _DATASET_LOCATION_FIELDS}
-    return {"dataset": dataset, "model": _plain(cfg.model), "recipe": _plain(cfg.recipe), "seed": cfg.seed.baseline}
+def precision_of(cfg: Any) -> str:
+    """The numeric precision the cell trains and evaluates in, by :func:`benchmark.fastpath.precision`."""
+    import torch
+
+    from benchmark.device import resolve_device
+    from benchmark.fastpath import precision
+
+    try:  # an explicit device needs no GPU here: plan mode on a login node names the job's cells
+        device = torch.device(cfg.device)
+    except RuntimeError:  # auto, or a bad name (a one-line error)
+        device = resolve_device(cfg.device)
+    return precision(device, cfg.fast)
 
 
-def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
+def identity(cfg: Any, retrain_epochs: int) -> Identity:
     """The three stage identities of one cell, each built on the one before."""
-    baseline = "base-" + digest(baseline_payload(cfg))
-    pruned = "prune-" + digest({"baseline": baseline, "pruner": _plain(cfg.pruner), "seed": cfg.seed.prune})
-    cell = "cell-" + digest(
-        {"pruned": pruned, "schedule": _plain(cfg.schedule), "epochs": retrain_epochs, "seed": cfg.seed.retrain}
-    )
-    return Identity(baseline, pruned, cell)
+    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision_of(cfg)}
+    baseline = "base-" + digest(baseline_payload)
+    pruned_payload = {"baseline": baseline} | _stage_settings(cfg, "pruned")
+    pruned = "prune-" + digest(pruned_payload)
+    cell_payload = {"pruned": pruned, "epochs": retrain_epochs} | _stage_settings(cfg, "cell")
+    cell = "cell-" + digest(cell_payload)
+    payloads = {"baseline": baseline_payload, "pruned": pruned_payload, "cell": cell_payload}
+    return Identity(baseline, pruned, cell, payloads)
 
 
-def cell_name(cfg: DictConfig, retrain_epochs: int) -> str:
+def payload_file(ident: Identity, stage: str) -> Dict[str, Any]:
+    """What ``identity.json`` beside a stage's artefact holds: the id and the payload it hashes."""
+    return {"identity": getattr(ident, stage), "hashed": ident.payloads[stage],
+            "excluded": {key: reason for key, reason in EXCLUDED.items()}}
+
+
+def cell_name(cfg: Any, retrain_epochs: int) -> str:
     """A readable name for logs and W&B: what the cell is, not a unique key."""
     return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}"
             f"-T{retrain_epochs}-s{cfg.seed.retrain}")
 
 
-def comparison_name(cfg: DictConfig, retrain_epochs: int) -> str:
+def comparison_name(cfg: Any, retrain_epochs: int) -> str:
     """The W&B group: the cells that differ only by schedule and retraining seed."""
     return f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-T{retrain_epochs}"

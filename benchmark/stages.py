@@ -21,7 +21,7 @@ from torch import nn
 from benchmark import distributed, pruning, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint, locked, write_json
 from benchmark.data import Data, DeviceLoader, image_size
-from benchmark.identity import Identity
+from benchmark.identity import Identity, payload_file
 from benchmark.models import build_model
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
@@ -105,6 +105,7 @@ def baseline(cfg: Conf, ident: Identity, data: Data, device: torch.device,
                 **model_counts(model, image_size(cfg.dataset))}
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
+        write_json(payload_file(ident, "baseline"), folder / "identity.json")
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return Stage(model, meta)
 
@@ -129,4 +130,5 @@ def pruned(cfg: Conf, ident: Identity, spec: pruning.PruningSpec, base: Stage, e
                 **model_counts(model, image_size(cfg.dataset))}
         atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt")
         write_json(meta, folder / "meta.json")
+        write_json(payload_file(ident, "pruned"), folder / "identity.json")
         return Stage(model, meta, history)
