@@ -19,14 +19,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from benchmark import distributed, pruning, schedules, stages
+from benchmark import distributed, pruning, schedules, stages, validation
 from benchmark.artefacts import atomic_save, load_checkpoint, write_json
 from benchmark.data import Data, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
-from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
-from benchmark.progress import MODES as PROGRESS_MODES
 from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, resolve_mode, tracked
 from benchmark.train import train
@@ -36,16 +34,11 @@ TERMINAL_STATUSES = ("finished", "diverged")
 
 
 def validate(cfg: DictConfig) -> int:
-    """Check every setting that can fail without data; return the budget T in epochs."""
-    for stage in ("baseline", "prune", "retrain"):
-        if cfg.seed[stage] < 0:
-            raise ConfigError(f"seed.{stage}={cfg.seed[stage]} must be >= 0")
-    if cfg.progress not in PROGRESS_MODES:
-        raise ConfigError(f"progress={cfg.progress!r} is not one of: {', '.join(PROGRESS_MODES)}")
-    if cfg.recipe.epochs <= 0 or cfg.recipe.batch_size <= 0:
-        raise ConfigError("recipe.epochs and recipe.batch_size must be positive")
-    resolve_mode(cfg.wandb.mode)
+    """Check every setting that can fail without data; return the budget T in epochs. Value
+    ranges come from the schema (:mod:`benchmark.validation`); relations between stages here."""
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
+    validation.check(cfg, epochs)
+    resolve_mode(cfg.wandb.mode)
     schedules.validate(cfg.schedule, cfg.recipe, epochs)
     pruning.resolve(cfg.pruner, cfg.model.name)
     return epochs
