@@ -7,9 +7,11 @@ listed in ``EXCLUDED`` with the reason it cannot change a result. ``tests/test_i
 walks every leaf of every preset and fails on a key that is in neither, so a new setting
 cannot silently be left out of (or be added to) the identities.
 
-The baseline hashes dataset, model, recipe, its seed and the numeric precision (bf16
+The baseline hashes dataset, model, recipe, its seed, the content of a user's model files
+and constructor (``benchmark.models.custom.model_fingerprint``) and the numeric precision (bf16
 autocast on CUDA when ``fast``, fp32 otherwise): a bf16 baseline is never reused by an fp32
-cell. The pruned model hashes its baseline's identity, the pruner and the pruning seed; the
+cell. The pruned model hashes its baseline's identity, the pruner, the content of what it
+names (``benchmark.pruning.fingerprint``) and the pruning seed; the
 cell hashes its pruned model's identity, the schedule, the resolved budget T and the
 retraining seed. So every cell of a comparison shares one baseline and one pruned model, and
 ``budget.fraction=0.25`` and ``budget.epochs=40`` (with E = 160) name the same cell.
@@ -25,7 +27,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -36,11 +38,16 @@ HASHED: Dict[str, str] = {
     "schedule": "cell", "seed.retrain": "cell",
 }
 # Config leaves (or sections) that enter no identity, each with the reason.
+_FILE = "a file's path, not its content: the file's SHA-256 enters instead (benchmark.sources)"
 _ROUNDING = "changes only floating-point rounding, not the computation; recorded in the record's config and environment"
 EXCLUDED: Dict[str, str] = {
     "dataset.root": "where the data lives, not what it is",
     "dataset.download": "whether to fetch missing data, not what it is",
     "dataset.workers": "loader processes: the same images in the same order",
+    "recipe.name": "names the data family the recipe was written for; its values are hashed",
+    "model.weights": _FILE,
+    "pruner.path": _FILE,
+    "pruner.widths_from": _FILE,
     "budget.epochs": "hashed as the resolved T (the cell's 'epochs'): two spellings of one budget name one cell",
     "budget.fraction": "hashed as the resolved T (the cell's 'epochs'): two spellings of one budget name one cell",
     "device": _ROUNDING + " (what device changes beyond rounding, the precision, is hashed)",
@@ -136,9 +143,13 @@ def precision_of(cfg: Any) -> str:
 
 def identity(cfg: Any, retrain_epochs: int) -> Identity:
     """The three stage identities of one cell, each built on the one before."""
-    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision_of(cfg)}
+    from benchmark import pruning
+    from benchmark.models.custom import model_fingerprint
+
+    # Beyond the config: what a user's files and callables contain (empty for the built-ins).
+    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision_of(cfg)} | model_fingerprint(cfg.model)
     baseline = "base-" + digest(baseline_payload)
-    pruned_payload = {"baseline": baseline} | _stage_settings(cfg, "pruned")
+    pruned_payload = {"baseline": baseline} | _stage_settings(cfg, "pruned") | pruning.fingerprint(cfg.pruner)
     pruned = "prune-" + digest(pruned_payload)
     cell_payload = {"pruned": pruned, "epochs": retrain_epochs} | _stage_settings(cfg, "cell")
     cell = "cell-" + digest(cell_payload)
@@ -160,4 +171,9 @@ def cell_name(cfg: Any, retrain_epochs: int) -> str:
 
 def comparison_name(cfg: Any, retrain_epochs: int) -> str:
     """The W&B group: the cells that differ only by schedule and retraining seed."""
-    return f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-T{retrain_epochs}"
+    return comparison_key(cfg.dataset.name, cfg.model.name, cfg.pruner.name, retrain_epochs)
+
+
+def comparison_key(dataset: str, model: str, pruner: str, retrain_epochs: Optional[int]) -> str:
+    """:func:`comparison_name` from the names alone (a W&B run's config, read back)."""
+    return f"{dataset}-{model}-{pruner}-T{retrain_epochs}"

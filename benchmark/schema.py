@@ -8,14 +8,15 @@ Hydra composes the config, before any data is touched or any model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import MISSING
 
 from benchmark.progress import MODES as PROGRESS_MODES
-from benchmark.tracking import MODES as WANDB_MODES
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")  # benchmark.tracking resolves auto
 
 
 @dataclass(frozen=True)
@@ -84,15 +85,26 @@ class ImageFolderDatasetConf(DatasetConf):
 class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
-    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50
+    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50 | custom
     width: float = ranged(1.0, **POSITIVE)  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
+    weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
+
+
+@dataclass
+class CustomModelConf(ModelConf):
+    """Any constructor as the dense network: ``_target_(**kwargs, num_classes=dataset.num_classes)``."""
+
+    name: str = "custom"
+    _target_: str = MISSING  # module.callable, e.g. torchvision.models.mobilenet_v2
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # constructor arguments (num_classes comes from the data)
 
 
 @dataclass
 class RecipeConf:
     """The original (baseline) training recipe; retraining schedules derive from it."""
 
+    name: str = ""  # cifar | imagenet | ...: the dataset family it was written for ("" = any); not hashed
     epochs: int = ranged(160, low=1)
     batch_size: int = ranged(64, low=1)
     lr: float = ranged(0.1, **POSITIVE)
@@ -108,7 +120,7 @@ class RecipeConf:
 class PrunerConf:
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
-    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured
+    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | torch_pruning | custom | checkpoint
     variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
     ratio: float = ranged(0.0, **FRACTION)  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = ranged(None, **FRACTION)  # per-stage ratios (ResNets), overriding ratio
@@ -119,6 +131,38 @@ class PrunerConf:
     round_to: int = ranged(1, low=1)  # keep a multiple of this many filters per layer (8: hardware-friendly)
     target_reduction: Optional[float] = ranged(None, **OPEN_UNIT)  # find the uniform ratio reaching this reduction
     target_metric: str = ranged("params", choices=("params", "flops"))  # params | flops: what target_reduction measures
+    widths_from: Optional[str] = None  # random: the per-layer widths of this pruned checkpoint
+
+
+@dataclass
+class TorchPruningConf(PrunerConf):
+    """Any Torch-Pruning importance through its own pruner over the dependency graph."""
+
+    name: str = "torch_pruning"
+    ratio: float = ranged(0.5, **FRACTION)
+    # A ``_target_`` node: torch_pruning.importance.<Class> plus its keyword arguments.
+    importance: Dict[str, Any] = field(
+        default_factory=lambda: {"_target_": "torch_pruning.importance.MagnitudeImportance"})
+    global_pruning: bool = False  # rank channels across all groups instead of pruning each by ratio
+
+
+@dataclass
+class CustomPrunerConf(PrunerConf):
+    """A user's callable ``fn(model, example_inputs, batches, seed=..., **kwargs)`` (pruning/custom.py)."""
+
+    name: str = "custom"
+    function: str = MISSING  # module:callable, importable from the working directory or PYTHONPATH
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the callable; part of the identity
+
+
+@dataclass
+class CheckpointPrunerConf(PrunerConf):
+    """A network pruned by another method's code, retrained from its file (pruning/checkpoint.py)."""
+
+    name: str = "checkpoint"
+    path: str = MISSING  # tp.state_dict of the configured model, or a plain state dict; its SHA-256 is identity
+    # A _target_ node building the pruned model, for a plain state dict of another constructor ({}: none).
+    architecture: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +170,13 @@ class ScheduleConf:
     """A retraining schedule; every subclass is one entry of ``benchmark.schedules``."""
 
     name: str = MISSING
+
+
+@dataclass
+class OriginalScheduleConf(ScheduleConf):
+    """The recipe's own schedule, under which baselines train (never a retraining choice)."""
+
+    name: str = "original"
 
 
 @dataclass
@@ -171,7 +222,8 @@ class StepScheduleConf(ScheduleConf):
 
     name: str = "step"
     lr: float = ranged(0.01, **POSITIVE)
-    milestones: List[int] = ranged(factory=list, low=0, high="T", low_open=True, high_open=True, increasing=True)  # epochs at which lr is multiplied by gamma
+    # Epochs (of T) at which lr is multiplied by gamma.
+    milestones: List[int] = ranged(factory=list, low=0, high="T", low_open=True, high_open=True, increasing=True)
     milestone_fractions: List[float] = ranged(factory=list, **OPEN_UNIT, increasing=True)  # the same, as fractions of T
     gamma: float = ranged(0.1, low=0, high=1, low_open=True)
 
@@ -266,20 +318,28 @@ class PackedSlurmConf(SlurmQueueConf):
 
 def register_configs() -> None:
     """Store every schema; called by the entry point, never at import time."""
+    from benchmark.launch.dirnames import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=BenchmarkConf)
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
     cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConf)
     cs.store(group="dataset", name="base_imagefolder", node=ImageFolderDatasetConf)
     cs.store(group="model", name="base_model", node=ModelConf)
+    cs.store(group="model", name="base_custom", node=CustomModelConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
+    cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
+    cs.store(group="pruner", name="base_custom", node=CustomPrunerConf)
+    cs.store(group="pruner", name="base_checkpoint", node=CheckpointPrunerConf)
     cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)
     cs.store(group="schedule", name="base_clr", node=CLRScheduleConf)
     cs.store(group="schedule", name="base_step", node=StepScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
+    cs.store(group="seed", name="base_seed", node=SeedConf)
     # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
     cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
     cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from benchmark.errors import ConfigError
+from benchmark.schema import WANDB_MODES, WandbConf
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "online", "offline", "disabled")
+MODES = WANDB_MODES
 
 
 def resolve_mode(mode: str) -> str:
@@ -102,7 +103,7 @@ def _teardown(wandb: Any) -> None:
 
 
 @contextmanager
-def tracked(wandb_cfg: Any, config: Dict[str, Any], name: str, group: str, run_id: str, folder: Path) -> Iterator[Tracker]:
+def tracked(wandb_cfg: WandbConf, config: Dict[str, Any], name: str, group: str, run_id: str, folder: Path) -> Iterator[Tracker]:
     """Open a W&B run named after the cell, with its id derived from the cell identity so a
     requeued job continues the same run; finish it however the cell ends, without letting W&B
     replace the cell's own outcome (an exception, or submitit's ``SystemExit`` on preemption)."""

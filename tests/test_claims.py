@@ -67,7 +67,8 @@ def _optimizer_trace(monkeypatch, cfg, epochs: int, steps: int):
     loader = data.train(0)
     assert len(loader) == steps
     model = stages.dense_model(cfg, torch.device("cpu"))
-    result = train(model, loader, epochs, cfg.schedule, cfg.recipe, Path(cfg.paths.cache) / f"ck-{cfg.schedule.name}-{epochs}.pt", "t", "off")
+    result = train(model, loader, epochs=epochs, schedule=cfg.schedule, recipe=cfg.recipe,
+                   checkpoint=Path(cfg.paths.cache) / f"ck-{cfg.schedule.name}-{epochs}.pt", desc="t")
     monkeypatch.undo()  # the reference optimizers below are not traced
     assert result.status == "finished" and len(seen) == epochs * steps
     return seen
