@@ -15,7 +15,11 @@ from benchmark.identity import EXCLUDED, HASHED, digest, identity, leaves, uncla
 from tests.conftest import CONF, compose_config
 
 GROUPS = ("dataset", "model", "recipe", "pruner", "schedule", "budget")
-PRESETS = [[f"{group}={p.stem}"] for group in GROUPS for p in sorted((CONF / group).glob("*.yaml"))]
+# What presets leave for the user to fill in (a user's constructor, callable or file).
+REQUIRED = {"model=custom": ["model._target_=torchvision.models.resnet18"], "pruner=custom": ["pruner.function=m:f"],
+            "pruner=checkpoint": ["pruner.path=pruned.pt"]}
+PRESETS = [[f"{group}={p.stem}", *REQUIRED.get(f"{group}={p.stem}", [])]
+           for group in GROUPS for p in sorted((CONF / group).glob("*.yaml"))]
 PRESETS += [[f"+experiment={p.stem}"] for p in sorted((CONF / "experiment").glob("*.yaml"))]
 
 

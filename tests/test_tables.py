@@ -272,3 +272,11 @@ def test_one_seed_prints_no_spread_and_no_interval(tmp_path):
     assert row["FT"] == "80.00 (n=1)" and row["CLR"] == "**84.00 (n=1)**"
     assert "±" not in "".join(map(str, row.values))
     assert row["CLR-FT"] == "+4.00", "one pair: the difference, never a significance mark"
+
+
+def test_schedules_equal_in_every_seed_share_a_rank(tmp_path):
+    for seed, (ft, clr) in enumerate([(70.0, 75.0), (71.0, 74.0)]):
+        for schedule, acc in (("ft", ft), ("lrw", ft), ("clr", clr)):  # LRW computed exactly what FT did
+            write_record(tmp_path / f"{schedule}{seed}", schedule, seed, acc)
+    row = tables.comparison(tables.tidy(collect([tmp_path]))).iloc[0]
+    assert row["order (seeds where it holds)"] == "CLR > FT = LRW (2/2 seeds)"

@@ -126,14 +126,21 @@ def _paired_difference(group: pd.DataFrame, schedule: str) -> str:
 
 def ordering(group: pd.DataFrame) -> str:
     """The schedules by mean accuracy, and in how many seeds exactly that order holds: the
-    ranking is the claim, and a claim that holds in 1 of 3 seeds is not one."""
-    means = group.groupby("schedule")["metrics.test_top1"].mean().sort_values(ascending=False, kind="stable")
-    order = list(means.index)
-    if len(order) < 2:
+    ranking is the claim, and a claim that holds in 1 of 3 seeds is not one. Schedules equal in
+    every seed (LRW is FT when T <= E minus the last milestone) are one rank, ``FT = LRW``."""
+    by_seed = group.pivot_table(index=SEED_KEYS, columns="schedule", values="metrics.test_top1").dropna()
+    if by_seed.shape[1] < 2 or by_seed.empty:
         return ""
-    by_seed = group.pivot_table(index=SEED_KEYS, columns="schedule", values="metrics.test_top1")[order].dropna()
-    agree = sum(all(row[a] > row[b] for a, b in zip(order, order[1:])) for _, row in by_seed.iterrows())
-    return f"{' > '.join(s.upper() for s in order)} ({agree}/{len(by_seed)} seeds)"
+    ranks: List[List[str]] = []
+    for schedule in by_seed.mean().sort_values(ascending=False, kind="stable").index:
+        if ranks and (by_seed[schedule] == by_seed[ranks[-1][0]]).all():
+            ranks[-1].append(schedule)
+        else:
+            ranks.append([schedule])
+    firsts = [rank[0] for rank in ranks]
+    agree = sum(all(row[a] > row[b] for a, b in zip(firsts, firsts[1:])) for _, row in by_seed.iterrows())
+    text = " > ".join(" = ".join(s.upper() for s in rank) for rank in ranks)
+    return f"{text} ({agree}/{len(by_seed)} seeds)"
 
 
 def comparison(frame: pd.DataFrame) -> pd.DataFrame:
