@@ -21,15 +21,14 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages
-from benchmark.artefacts import atomic_save, load_checkpoint
+from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages, validation
+from benchmark.artefacts import atomic_save, load_checkpoint, write_json
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
-from benchmark.identity import Identity, cell_name, comparison_name, identity
+from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
 from benchmark.models import MODELS, build_model, model_family
-from benchmark.progress import MODES as PROGRESS_MODES
 from benchmark.records import CellRecord, finish_cell, read_record, reductions, write_record
 from benchmark.schema import BenchmarkConf, WandbConf
 from benchmark.seeding import seed_everything
@@ -40,17 +39,12 @@ log = logging.getLogger(__name__)
 
 
 def validate(cfg: BenchmarkConf) -> int:
-    """Check every setting that can fail without data; return the budget T in epochs."""
-    for stage in ("baseline", "prune", "retrain"):
-        if getattr(cfg.seed, stage) < 0:
-            raise ConfigError(f"seed.{stage}={getattr(cfg.seed, stage)} must be >= 0")
-    if cfg.progress not in PROGRESS_MODES:
-        raise ConfigError(f"progress={cfg.progress!r} is not one of: {', '.join(PROGRESS_MODES)}")
-    if cfg.recipe.epochs <= 0 or cfg.recipe.batch_size <= 0:
-        raise ConfigError("recipe.epochs and recipe.batch_size must be positive")
+    """Check every setting that can fail without data; return the budget T in epochs. Value
+    ranges come from the schema (:mod:`benchmark.validation`); relations between settings here."""
+    epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
+    validation.check(cfg, epochs)
     resolve_mode(cfg.wandb.mode)
     check_pairing(cfg)
-    epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
     schedules.validate(cfg.schedule, cfg.recipe, epochs)
     distill.validate(cfg.distill)
     recalibration.validate(cfg.bn_recalibration)
@@ -82,7 +76,8 @@ def new_record(cfg: BenchmarkConf, ident: Identity, epochs: int, steps: int, dev
         seeds=dataclasses.asdict(cfg.seed),
         budget_epochs=epochs,
         steps_per_epoch=steps,
-        environment=environment(device) | {"world_size": distributed.world_size()},
+        environment=environment(device) | {"world_size": distributed.world_size(),
+                                           "precision": ident.payloads["baseline"]["precision"]},
     )
 
 
@@ -216,6 +211,7 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     loader = data.train(cfg.seed.retrain)
     record = new_record(cfg, ident, epochs, len(loader), device)
     write_record(record, output_dir, enabled=main)
+    write_json(payload_file(ident, "cell"), cell_dir / "identity.json", enabled=main)  # what the hash means
 
     wandb_cfg = cfg.wandb if main else WandbConf(mode="disabled")
     with tracked(wandb_cfg, record.config, record.name, record.comparison, ident.cell, output_dir) as tracker:

@@ -8,11 +8,42 @@ Hydra composes the config, before any data is touched or any model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import MISSING
+
+from benchmark.progress import MODES as PROGRESS_MODES
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")  # benchmark.tracking resolves auto
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a setting may take, read by ``benchmark.validation`` before any training.
+    A bound is a number or the dotted key of another value (``recipe.epochs``, or a derived
+    one: ``T`` the retraining budget, ``data.train_images``, ``data.train_after_val``); a list
+    setting is checked element by element (``increasing``: strictly, in order)."""
+
+    low: Any = None
+    high: Any = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: Tuple[str, ...] = ()
+    increasing: bool = False
+
+
+def ranged(default: Any = MISSING, *, factory: Any = None, **domain: Any) -> Any:
+    """A dataclass field carrying its :class:`Domain` in the field's metadata."""
+    meta = {"domain": Domain(**domain)}
+    return field(default_factory=factory, metadata=meta) if factory is not None else field(default=default, metadata=meta)
+
+
+POSITIVE = {"low": 0, "low_open": True}
+FRACTION = {"low": 0, "high": 1, "high_open": True}  # [0, 1)
+OPEN_UNIT = {"low": 0, "high": 1, "low_open": True, "high_open": True}  # (0, 1)
+SEED = {"low": 0, "high": 2**63 - 1}
 
 
 @dataclass
@@ -22,10 +53,10 @@ class DatasetConf:
     name: str = MISSING
     root: str = "data"  # where torchvision finds (or downloads) the archive; not part of identity
     download: bool = True  # try to fetch when missing; never part of identity
-    num_classes: int = 10
-    val_size: int = 0  # images carved from the training set as a validation split (0 = none)
-    train_subset: Optional[int] = None  # keep the first N of a seeded permutation of the training set
-    split_seed: int = 0  # seed of the permutation behind val_size and train_subset
+    num_classes: int = ranged(10, low=2)
+    val_size: int = ranged(0, low=0, high="data.train_images", high_open=True)  # images carved from the training set as a validation split (0 = none)
+    train_subset: Optional[int] = ranged(None, low=1, high="data.train_after_val")  # keep the first N of a seeded permutation of the training set
+    split_seed: int = ranged(0, **SEED)  # seed of the permutation behind val_size and train_subset
 
 
 @dataclass
@@ -33,11 +64,11 @@ class SyntheticDatasetConf(DatasetConf):
     """Procedural images: deterministic from ``seed``, learnable only in part."""
 
     name: str = "synthetic"
-    train_size: int = 5000
-    test_size: int = 1000
-    seed: int = 0
-    noise: float = 0.5  # std of per-pixel Gaussian noise, in units of the [0, 1] range
-    distractor: float = 0.7  # max weight of another class's pattern mixed into each image
+    train_size: int = ranged(5000, low=1)
+    test_size: int = ranged(1000, low=1)
+    seed: int = ranged(0, **SEED)
+    noise: float = ranged(0.5, low=0)  # std of per-pixel Gaussian noise, in units of the [0, 1] range
+    distractor: float = ranged(0.7, low=0, high=1)  # max weight of another class's pattern mixed into each image
 
 
 @dataclass
@@ -46,8 +77,8 @@ class ImageFolderDatasetConf(DatasetConf):
 
     name: str = "imagenet"
     num_classes: int = 1000
-    image_size: int = 224  # training crop and evaluation centre crop
-    workers: int = 8  # DataLoader worker processes (not part of the identity)
+    image_size: int = ranged(224, low=8)  # training crop and evaluation centre crop
+    workers: int = ranged(8, low=0)  # DataLoader worker processes (not part of the identity)
 
 
 @dataclass
@@ -55,7 +86,7 @@ class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
     name: str = MISSING  # one of benchmark.models.MODELS (conf/model/*.yaml), custom: model._target_
-    width: float = 1.0  # CIFAR models only
+    width: float = ranged(1.0, **POSITIVE)  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
     weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
 
@@ -99,13 +130,14 @@ class RecipeConf:
     """The original (baseline) training recipe; retraining schedules derive from it."""
 
     name: str = ""  # cifar | imagenet | ...: the dataset family it was written for ("" = any); not hashed
-    epochs: int = 160
-    batch_size: int = 64
-    lr: float = 0.1
-    milestones: List[int] = field(default_factory=lambda: [80, 120])
-    gamma: float = 0.1
-    momentum: float = 0.9  # SGD momentum (ignored by adamw, whose momentum is betas[0])
-    weight_decay: float = 1e-4
+    epochs: int = ranged(160, low=1)
+    batch_size: int = ranged(64, low=1)
+    lr: float = ranged(0.1, **POSITIVE)
+    milestones: List[int] = ranged(factory=lambda: [80, 120], low=0, high="recipe.epochs", low_open=True,
+                                   high_open=True, increasing=True)
+    gamma: float = ranged(0.1, low=0, high=1, low_open=True)
+    momentum: float = ranged(0.9, **FRACTION)  # SGD momentum (ignored by adamw, whose momentum is betas[0])
+    weight_decay: float = ranged(1e-4, low=0)
     nesterov: bool = False  # the paper says Nesterov; the authors' code does not use it
     optimizer: str = "sgd"  # sgd | adamw (benchmark.optimizers.OPTIMIZERS)
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
@@ -120,15 +152,15 @@ class PrunerConf:
 
     name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | torch_pruning | custom | checkpoint
     variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
-    ratio: float = 0.0  # uniform fraction of filters removed from every prunable layer
-    stage_ratios: Optional[List[float]] = None  # per-stage ratios (ResNets), overriding ratio
-    skip_layers: List[int] = field(default_factory=list)  # conv ids (stem = 1) left whole
-    sparsity: float = 0.0  # unstructured: fraction of remaining conv weights zeroed per round
-    rounds: int = 1  # iterative pruning: rounds of prune-then-retrain, each of T epochs
-    taylor_batches: int = 10  # training batches that Taylor-FO-BN scores accumulate over
-    round_to: int = 1  # keep a multiple of this many filters per layer (8: hardware-friendly)
-    target_reduction: Optional[float] = None  # find the uniform ratio reaching this reduction
-    target_metric: str = "params"  # params | flops: what target_reduction measures
+    ratio: float = ranged(0.0, **FRACTION)  # uniform fraction of filters removed from every prunable layer
+    stage_ratios: Optional[List[float]] = ranged(None, **FRACTION)  # per-stage ratios (ResNets), overriding ratio
+    skip_layers: List[int] = ranged(factory=list, low=1)  # conv ids (stem = 1) left whole
+    sparsity: float = ranged(0.0, **FRACTION)  # unstructured: fraction of remaining conv weights zeroed per round
+    rounds: int = ranged(1, low=1)  # iterative pruning: rounds of prune-then-retrain, each of T epochs
+    taylor_batches: int = ranged(10, low=1)  # training batches that Taylor-FO-BN scores accumulate over
+    round_to: int = ranged(1, low=1)  # keep a multiple of this many filters per layer (8: hardware-friendly)
+    target_reduction: Optional[float] = ranged(None, **OPEN_UNIT)  # find the uniform ratio reaching this reduction
+    target_metric: str = ranged("params", choices=("params", "flops"))  # params | flops: what target_reduction measures
     widths_from: Optional[str] = None  # random: the per-layer widths of this pruned checkpoint
 
 
@@ -137,7 +169,7 @@ class TorchPruningConf(PrunerConf):
     """Any Torch-Pruning importance through its own pruner over the dependency graph."""
 
     name: str = "torch_pruning"
-    ratio: float = 0.5
+    ratio: float = ranged(0.5, **FRACTION)
     # A ``_target_`` node: torch_pruning.importance.<Class> plus its keyword arguments.
     importance: Dict[str, Any] = field(
         default_factory=lambda: {"_target_": "torch_pruning.importance.MagnitudeImportance"})
@@ -180,7 +212,7 @@ class OriginalScheduleConf(ScheduleConf):
 @dataclass
 class FTScheduleConf(ScheduleConf):
     name: str = "ft"
-    lr: Optional[float] = None  # None: the last learning rate of the original schedule
+    lr: Optional[float] = ranged(None, **POSITIVE)  # None: the last learning rate of the original schedule
 
 
 @dataclass
@@ -216,27 +248,27 @@ class ScratchScheduleConf(ScheduleConf):
 @dataclass
 class SLRScheduleConf(ScheduleConf):
     name: str = "slr"
-    warmup_fraction: float = 0.1  # W = int(warmup_fraction * T) epochs of cosine warm-up
-    start_lr: Optional[float] = None  # None: the last learning rate of the original schedule
-    peak_lr: Optional[float] = None  # None: the original initial learning rate
+    warmup_fraction: float = ranged(0.1, **FRACTION)  # W = int(warmup_fraction * T) epochs of cosine warm-up
+    start_lr: Optional[float] = ranged(None, **POSITIVE)  # None: the last learning rate of the original schedule
+    peak_lr: Optional[float] = ranged(None, **POSITIVE)  # None: the original initial learning rate
     # Where the compressed step drops fall, as fractions of T counted after the warm-up.
     # None: the original milestones as fractions of E, times (1 - warmup_fraction):
     # 0.45 and 0.675 for the CIFAR recipe; the paper's ImageNet code used 0.297 and 0.594.
-    drop_fractions: Optional[List[float]] = None
+    drop_fractions: Optional[List[float]] = ranged(None, **OPEN_UNIT, increasing=True)
 
 
 @dataclass
 class CLRScheduleConf(ScheduleConf):
     name: str = "clr"
-    max_lr_rule: str = "recipe"  # recipe: the original initial lr | lrw: lr_orig(E - T) | value: max_lr
-    max_lr: Optional[float] = None  # used when max_lr_rule == value
-    pct_start: float = 0.1  # fraction of iterations spent rising to max_lr
-    div_factor: float = 100.0  # initial lr = max_lr / div_factor
-    final_div_factor: float = 100.0  # final lr = initial lr / final_div_factor
-    anneal: str = "cos"  # cos | linear
+    max_lr_rule: str = ranged("recipe", choices=("recipe", "lrw", "value"))  # recipe: the original initial lr | lrw: lr_orig(E - T) | value: max_lr
+    max_lr: Optional[float] = ranged(None, **POSITIVE)  # used when max_lr_rule == value
+    pct_start: float = ranged(0.1, **OPEN_UNIT)  # fraction of iterations spent rising to max_lr
+    div_factor: float = ranged(100.0, **POSITIVE)  # initial lr = max_lr / div_factor
+    final_div_factor: float = ranged(100.0, **POSITIVE)  # final lr = initial lr / final_div_factor
+    anneal: str = ranged("cos", choices=("cos", "linear"))  # cos | linear
     cycle_momentum: bool = True
-    base_momentum: float = 0.85
-    max_momentum: float = 0.95
+    base_momentum: float = ranged(0.85, **FRACTION)
+    max_momentum: float = ranged(0.95, low="schedule.base_momentum", high=1, high_open=True)
 
 
 @dataclass
@@ -244,10 +276,11 @@ class StepScheduleConf(ScheduleConf):
     """A fixed step schedule: the retraining recipes of published methods the paper contrasts."""
 
     name: str = "step"
-    lr: float = 0.01
-    milestones: List[int] = field(default_factory=list)  # epochs at which lr is multiplied by gamma
-    milestone_fractions: List[float] = field(default_factory=list)  # the same, as fractions of T
-    gamma: float = 0.1
+    lr: float = ranged(0.01, **POSITIVE)
+    # Epochs (of T) at which lr is multiplied by gamma.
+    milestones: List[int] = ranged(factory=list, low=0, high="T", low_open=True, high_open=True, increasing=True)
+    milestone_fractions: List[float] = ranged(factory=list, **OPEN_UNIT, increasing=True)  # the same, as fractions of T
+    gamma: float = ranged(0.1, low=0, high=1, low_open=True)
 
 
 @dataclass
@@ -263,40 +296,41 @@ class DistillConf:
 class BudgetConf:
     """Retraining length: ``epochs`` T, or ``fraction`` of the original epochs E."""
 
-    epochs: Optional[int] = None
-    fraction: Optional[float] = None
+    epochs: Optional[int] = ranged(None, low=1)
+    fraction: Optional[float] = ranged(None, **POSITIVE)
 
 
 @dataclass
 class SeedConf:
     """Separate seeds per stage, so retraining can be repeated on one baseline."""
 
-    baseline: int = 0  # model initialisation and baseline data order
-    prune: int = 0  # random pruners' choices
-    retrain: int = 0  # retraining data order and augmentation
+    baseline: int = ranged(0, **SEED)  # model initialisation and baseline data order
+    prune: int = ranged(0, **SEED)  # random pruners' choices
+    retrain: int = ranged(0, **SEED)  # retraining data order and augmentation
 
 
 @dataclass
 class WandbConf:
     """Weights & Biases logging; ``mode: auto`` is offline unless an API key is set."""
 
-    mode: str = "auto"  # auto | online | offline | disabled
+    mode: str = ranged("auto", choices=WANDB_MODES)  # auto | online | offline | disabled
     project: str = "pruning-retraining-benchmark"
     entity: Optional[str] = None
+    init_timeout: float = ranged(60.0, **POSITIVE)  # seconds an online run waits for the server, then logs offline (same id)
 
 
 @dataclass
 class PlanConf:
-    format: str = "text"  # text | json
+    format: str = ranged("text", choices=("text", "json"))
 
 
 @dataclass
 class LatencyConf:
     """Fixed protocol for the forward latency of dense and pruned models (eval, no grad)."""
 
-    batch: int = 64
-    warmup: int = 3
-    repeats: int = 10  # 0 disables the measurement
+    batch: int = ranged(64, low=1)
+    warmup: int = ranged(3, low=0)
+    repeats: int = ranged(10, low=0)  # 0 disables the measurement
 
 
 @dataclass
@@ -322,12 +356,12 @@ class BenchmarkConf:
     plan: PlanConf = field(default_factory=PlanConf)
     paths: PathsConf = field(default_factory=PathsConf)
     latency: LatencyConf = field(default_factory=LatencyConf)
-    mode: str = "run"  # run | plan
+    mode: str = ranged("run", choices=("run", "plan"))
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # deterministic kernels where the backend offers them
     fast: bool = True  # speed path (benchmark.fastpath): CUDA channels_last + bf16 autocast; torch.compile on both
-    compile_min_steps: int = 2000  # fast path: compile a stage's training step when it runs this many steps (-1: never)
-    progress: str = "auto"  # auto (bars on a terminal, log lines otherwise) | bar | log | off
+    compile_min_steps: int = ranged(2000, low=-1)  # fast path: compile a stage's training step when it runs this many steps (-1: never)
+    progress: str = ranged("auto", choices=PROGRESS_MODES)  # auto (bars on a terminal, log lines otherwise) | bar | log | off
 
 
 _PACKED = "hydra_plugins.benchmark_launchers.packed"

@@ -22,7 +22,7 @@ from torch import nn
 from benchmark import distributed, pruning, rewinding, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint, locked, read_json, write_json
 from benchmark.data import Data, Loader, image_size
-from benchmark.identity import Identity
+from benchmark.identity import Identity, payload_file
 from benchmark.models import build_model
 from benchmark.models.custom import model_fingerprint
 from benchmark.models.weights import load_weights
@@ -140,6 +140,7 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
         main = distributed.is_main()
         atomic_save({"state_dict": model.state_dict(), "meta": meta}, folder / "model.pt", enabled=main)
         write_json({k: v for k, v in meta.items() if k != "lr_trace"}, folder / "meta.json", enabled=main)
+        write_json(payload_file(ident, "baseline"), folder / "identity.json", enabled=main)
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return Stage(model, meta)
 
@@ -174,4 +175,5 @@ def pruned(cfg: BenchmarkConf, ident: Identity, spec: pruning.PruningSpec, base:
         main = distributed.is_main()
         atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt", enabled=main)
         write_json(meta, folder / "meta.json", enabled=main)
+        write_json(payload_file(ident, "pruned"), folder / "identity.json", enabled=main)
         return Stage(model, meta, history)

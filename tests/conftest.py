@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.schema import BenchmarkConf, register_configs
+from tests.skip_policy import pytest_sessionfinish  # noqa: F401 - CI fails on a skip not allowed there
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"

@@ -23,11 +23,15 @@ from tests.conftest import REPO, TINY, TINY_DATA, compose_config
 
 
 def test_identities_are_pinned():
-    """Changing what enters an identity orphans every cache: it must be a deliberate edit here."""
-    default = identity(compose_config([]), 40).as_dict()
-    demo = identity(compose_config(["+experiment=demo", "schedule=ft"]), 10).as_dict()
-    assert default == {"baseline": "base-ab7d6aaa1bc78c7f", "pruned": "prune-7f9999c6de3e8d46", "cell": "cell-8cbc9d2296925f8d"}
-    assert demo == {"baseline": "base-741ab4899794c92c", "pruned": "prune-24ae673e66e52cdc", "cell": "cell-585490ca68bb0b13"}
+    """Changing what enters an identity orphans every cache: it must be a deliberate edit here.
+    (Changed once in issue 12, when identities became rule-based and gained the precision:
+    docs/reproducibility.md.)"""
+    default = identity(compose_config(["device=cpu"]), 40).as_dict()
+    demo = identity(compose_config(["+experiment=demo", "schedule=ft", "device=cpu"]), 10).as_dict()
+    bf16 = identity(compose_config(["device=cuda"]), 40).as_dict()
+    assert default == {"baseline": "base-1015a669a525c005", "pruned": "prune-2bb1e63352767ccc", "cell": "cell-009d67efa423e82b"}
+    assert demo == {"baseline": "base-361f0a237ab08629", "pruned": "prune-1238d506aca1c5d0", "cell": "cell-e992cbe1f7ac9056"}
+    assert bf16["baseline"] == "base-60f848acff297416"
 
 
 def test_identity_ignores_paths_logging_and_device_but_not_results():

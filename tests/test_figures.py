@@ -76,8 +76,9 @@ def test_accuracy_change_figure_plots_mean_and_sd_over_seeds_per_budget(budgets)
 
 def test_published_curves_are_drawn_where_the_paper_has_them(tmp_path):
     for seed, delta in enumerate([0.1, 0.3]):
-        write_record(tmp_path / str(seed), "clr", seed, 93.0 + delta, dataset="cifar10", model="resnet56",
-                     variant="B", epochs=72, baseline=93.0)
+        for epochs in (40, 72):
+            write_record(tmp_path / f"{seed}-{epochs}", "clr", seed, 93.0 + delta, dataset="cifar10", model="resnet56",
+                         variant="B", epochs=epochs, baseline=93.0)
     fig = figures.accuracy_change(tables.tidy(collect([tmp_path])))
     ax = fig.axes[0]
     dashed = [line for line in ax.lines if line.get_linestyle() == "--" and len(line.get_xdata())]
@@ -105,3 +106,23 @@ def test_the_lr_figure_of_a_sweep_uses_the_configs_it_ran(tmp_path):
     assert (recipe.epochs, recipe.milestones, steps) == (16, [8, 12], 4)  # the record's, not the defaults
     assert confs["clr"].pct_start == 0.3 and confs["slr"].warmup_fraction == 0.2 and confs["slr"].drop_fractions is None
     assert confs["clr"].div_factor == figures.schema.CLRScheduleConf().div_factor  # absent: the schema default
+
+
+def test_one_budget_shows_schedules_side_by_side_and_one_seed_draws_no_bar(tmp_path):
+    for schedule, deltas in (("ft", [-1.0, -0.6, -0.8]), ("clr", [0.5])):
+        for seed, delta in enumerate(deltas):
+            write_record(tmp_path / f"{schedule}{seed}", schedule, seed, 90.0 + delta, epochs=10)
+    fig = figures.accuracy_change(tables.tidy(collect([tmp_path])))
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["FT", "CLR"]
+    assert ax.get_xlim() == (-0.5, 1.5), "schedules on the axis, not T = 10 +- a fraction"
+    bars = {c.get_label().split()[0]: c for c in ax.containers}
+    assert bars["FT"].lines[0].get_data()[1][0] == pytest.approx(-0.8)
+    (ft_bar,) = bars["FT"].lines[2]
+    low, high = ft_bar.get_segments()[0][:, 1]
+    assert high - low == pytest.approx(2 * statistics.stdev([-1.0, -0.6, -0.8]))
+    clr_segments = [seg for coll in bars["CLR"].lines[2] for seg in coll.get_segments()]
+    assert all(np.size(seg) == 0 or np.isnan(seg).any() for seg in clr_segments), "n=1: no error bar"
+    assert "n=1" in bars["CLR"].get_label()
+    seeds = [line for line in ax.lines if line.get_marker() == "." and len(line.get_xdata()) == 3]
+    assert len(seeds) == 1 and sorted(seeds[0].get_ydata()) == pytest.approx([-1.0, -0.8, -0.6])

@@ -25,6 +25,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from benchmark.cell import run_cell
+from benchmark.report import collect
 from benchmark.schema import register_configs
 from tests.conftest import CONF, REPO, TINY, TINY_DATA, compose_config
 
@@ -103,15 +104,25 @@ def _slurm_missing() -> str | None:
 cluster = pytest.mark.skipif(_slurm_missing() is not None, reason=str(_slurm_missing()))
 
 # Tiny cells with log lines (the preemption test reads them); 1 CPU per job, so two run at once.
-CELL = [*TINY_DATA, *[o for o in TINY if not o.startswith("progress")], "progress=log"]
+CELL = [*TINY_DATA, *[o for o in TINY if not o.startswith(("progress", "wandb"))], "progress=log"]
 JOB = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.gpus_per_node=null",
        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10",
        "hydra.sweep.subdir=${hydra.job.num}"]
 
 
-def sweep(tmp: Path, name: str, *overrides: str) -> subprocess.Popen:
+# W&B as a user's sweep has it: offline (the default without an API key), or online with a key
+# but no reachable server (a closed local port stands in for a compute node without network).
+WANDB = {
+    "offline": {"WANDB_MODE": "offline"},
+    "online-without-network": {"WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40,
+                               "WANDB_BASE_URL": "http://127.0.0.1:9"},
+}
+
+
+def sweep(tmp: Path, name: str, *overrides: str, wandb: str = "offline") -> subprocess.Popen:
     """Start `benchmark/run.py -m` on the cluster; jobs are named after the test for clean-up."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | WANDB[wandb]
+    env |= {"PYTHONPATH": str(REPO)} | {var: str(tmp / var.lower()) for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR")}
     args = [sys.executable, str(REPO / "benchmark" / "run.py"), "-m", *CELL, *JOB, f"hydra.launcher.name={name}",
             f"hydra.sweep.dir={tmp / 'sweep'}", f"paths.cache={tmp / 'cache'}", *overrides]
     log = open(tmp / "launcher.log", "w")
@@ -193,15 +204,24 @@ def one_thread() -> Iterator[None]:
 
 
 @cluster
-def test_a_preempted_job_is_requeued_resumes_and_ends_as_if_uninterrupted(tmp_path):
-    long_cell = ["schedule=clr", "budget.epochs=8", "dataset.train_size=512"]
+@pytest.mark.parametrize("wandb", sorted(WANDB))
+def test_a_preempted_job_is_requeued_resumes_and_ends_as_if_uninterrupted(tmp_path, wandb):
+    long_cell = ["schedule=clr", "budget.epochs=8", "dataset.train_size=512", "wandb.init_timeout=5"]
     with jobs_named(f"preempt-{tmp_path.name}") as name:
-        proc = sweep(tmp_path, name, *long_cell)
+        proc = sweep(tmp_path, name, *long_cell, wandb=wandb)
         jobs = preempt_when_checkpointed(proc, tmp_path, name, checkpoints=1)
     resumed = re.search(r"retrain clr[^:]*: resuming after epoch (\d+) of 8", jobs)
     assert resumed and 1 <= int(resumed.group(1)) < 8, jobs[-3000:]
+    assert "MailboxClosedError" not in jobs
     (record,) = records(tmp_path / "sweep")
     assert record["status"] == "finished"
+    # Both jobs logged to one W&B run, the cell's: the requeued one resumed it and finished it.
+    # (Online, each job's attempt first leaves a stub run-* folder, then logs offline under the same id.)
+    runs = sorted(p for p in collect.find_wandb_runs([tmp_path / "sweep"]) if p.name.startswith("offline-run-"))
+    assert len(runs) == 2 and all(p.name.endswith("-" + record["identity"]["cell"]) for p in runs), runs
+    resumed_run = collect.inspect_run(runs[-1])
+    assert resumed_run["identity"]["cell"] == record["identity"]["cell"] and resumed_run["status"] == "finished"
+    assert resumed_run["metrics"]["test_top1"] == record["metrics"]["test_top1"]
 
     with one_thread():
         reference = run_cell(compose_config([*CELL, *long_cell, f"paths.cache={tmp_path / 'reference'}"]),

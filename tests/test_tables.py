@@ -59,6 +59,9 @@ def test_table_reports_mean_std_n_and_marks_the_best(sweep):
         assert text in row[schedule.upper()]
     assert row["CLR"].startswith("**") and not row["FT"].startswith("**")
     assert row["params -%"] == "40.0" and row["FLOPs -%"] == "50.0" and row["baseline"] == "90.00"
+    # By mean CLR > LRW > SLR > FT; per seed: 84/82/81/80 holds, 85/82.5/80/81 (SLR < FT) and
+    # 84.5/81/82/79.5 (LRW < SLR) do not.
+    assert row["order (seeds where it holds)"] == "CLR > LRW > SLR > FT (1/3 seeds)"
 
 
 def test_paired_difference_to_ft_is_marked_only_when_its_interval_excludes_zero(sweep):
@@ -203,4 +206,77 @@ def test_records_that_are_not_cells_are_skipped_not_fatal(tmp_path):
     (tmp_path / "anonymous2").mkdir()
     (tmp_path / "anonymous2" / "record.json").write_text(json.dumps({"status": "failed"}))
     frame = collect([tmp_path])
-    assert len(frame) == 3 and sorted(frame["status"]) == ["failed", "finished", "running"]
+    # Without a config a record cannot be placed in a table: skipped, and said so.
+    assert len(frame) == 1 and sorted(frame["status"]) == ["finished"]
+    assert len(frame.attrs["skipped"]) == 4
+
+
+def _variants_of_a_real_folder(root: Path) -> dict:
+    """Records as real folders hold them, beside one good record: what each must not break."""
+    good = write_record(root / "good", "ft", 0, 80.0)
+    partial = write_record(root / "partial", "clr", 0, 82.0)
+    partial["metrics"] = {"test_top1": 82.0}  # finished, but cut short before its baseline accuracy
+    older = write_record(root / "older", "lrw", 0, 81.0)
+    for key in ("model", "budget_epochs", "steps_per_epoch", "seeds"):  # an older version's record
+        older.pop(key)
+    no_config = dict(good, identity={"cell": "cell-noconfig"})
+    no_config.pop("config")
+    bad = {
+        "partial": partial, "older": older, "no_config": no_config,
+        "foreign": {"name": "package.json", "version": "1.0"},
+        "config_not_object": dict(good, config="dataset=cifar10"),
+        "metrics_not_object": dict(good, metrics=[80.0]),
+        "no_schedule": dict(good, config={k: v for k, v in good["config"].items() if k != "schedule"}),
+        "text_accuracy": dict(good, metrics={"test_top1": "80.0", "baseline_test_top1": 90.0}),
+        "status_number": dict(good, status=3),
+    }
+    for name, record in bad.items():
+        (root / name).mkdir(exist_ok=True)
+        (root / name / "record.json").write_text(json.dumps(record))
+    (root / "torn").mkdir()
+    (root / "torn" / "record.json").write_bytes(b"\xff\xfe{")
+    return bad
+
+
+def test_records_of_real_folders_are_skipped_by_name_and_never_raise(tmp_path, caplog):
+    bad = _variants_of_a_real_folder(tmp_path / "runs")
+    frame = collect([tmp_path / "runs"])
+    skipped = frame.attrs["skipped"]
+    assert sorted(Path(s.split(":")[0]).parent.name for s in skipped) == sorted(
+        [n for n in bad if n != "older"] + ["torn"])
+    assert sorted(frame["config.schedule.name"]) == ["ft", "lrw"]  # the good one, and the older one
+    table = tables.comparison(tables.tidy(frame))
+    assert table.iloc[0]["LRW"] == "**81.00 (n=1)**" and table.iloc[0]["params -%"] == "40.0"
+    caplog.clear()
+    assert tables.main([str(tmp_path / "runs"), "--out", str(tmp_path / "r")]) == 0
+    err = caplog.text
+    for name in [*bad, "torn"]:
+        if name != "older":
+            assert f"{tmp_path / 'runs' / name / 'record.json'}: " in err, name
+    assert "no config" in err and "partial record" in err and "Traceback" not in err
+
+
+def test_a_folder_of_only_unreadable_records_says_so(tmp_path, capsys):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "record.json").write_text(json.dumps({"status": "finished", "metrics": {}}))
+    assert tables.main([str(tmp_path), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "2 record(s) found" in err and "none readable" in err and "no records found" not in err
+
+
+def test_one_seed_prints_no_spread_and_no_interval(tmp_path):
+    for schedule, acc in (("ft", 80.0), ("clr", 84.0)):
+        write_record(tmp_path / schedule, schedule, 0, acc)
+    row = tables.comparison(tables.tidy(collect([tmp_path]))).iloc[0]
+    assert row["FT"] == "80.00 (n=1)" and row["CLR"] == "**84.00 (n=1)**"
+    assert "±" not in "".join(map(str, row.values))
+    assert row["CLR-FT"] == "+4.00", "one pair: the difference, never a significance mark"
+
+
+def test_schedules_equal_in_every_seed_share_a_rank(tmp_path):
+    for seed, (ft, clr) in enumerate([(70.0, 75.0), (71.0, 74.0)]):
+        for schedule, acc in (("ft", ft), ("lrw", ft), ("clr", clr)):  # LRW computed exactly what FT did
+            write_record(tmp_path / f"{schedule}{seed}", schedule, seed, acc)
+    row = tables.comparison(tables.tidy(collect([tmp_path]))).iloc[0]
+    assert row["order (seeds where it holds)"] == "CLR > FT = LRW (2/2 seeds)"

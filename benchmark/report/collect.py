@@ -48,6 +48,52 @@ CORE_COLUMNS = [
 _SUMMARY_SECTIONS = ("model", "seconds", "diverged")
 
 
+# What every row needs for its table keys; sections that, when present, must be objects.
+_REQUIRED_NAMES = ("dataset", "model", "pruner", "schedule")
+_SECTIONS = ("identity", "metrics", "model", "seconds", "seeds", "diverged", "config")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def record_problem(record: Dict[str, Any]) -> str | None:
+    """Why a record (from a file or a W&B run) cannot be a row of the tables, or None. A record
+    without ``config`` is a foreign file or one from an older version; a running or failed
+    record is fine (it is listed apart), a finished one must carry its accuracies."""
+    config = record.get("config")
+    if not isinstance(config, dict) or not config:
+        return "no config: a foreign file, a W&B run that never started, or a record of an older version"
+    bad = [k for k in _SECTIONS if k in record and record[k] is not None and not isinstance(record[k], dict)]
+    if bad:
+        return f"{', '.join(bad)} not an object"
+    missing = [f"config.{k}.name" for k in _REQUIRED_NAMES
+               if not isinstance(config.get(k), dict) or not isinstance(config[k].get("name"), str)]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(record.get("status", "incomplete"), str):
+        return "status is not a string"
+    metrics = record.get("metrics") or {}
+    if record.get("status") == "finished" and not (_number(metrics.get("test_top1"))
+                                                   and _number(metrics.get("baseline_test_top1"))):
+        return "finished, but without numeric metrics.test_top1 and metrics.baseline_test_top1 (a partial record)"
+    return None
+
+
+def usable(records: Iterable[dict], skipped: List[str]) -> List[dict]:
+    """The records that can be rows; each other one is skipped with a warning naming its file,
+    and its path and reason are appended to ``skipped``."""
+    kept = []
+    for record in records:
+        reason = record_problem(record)
+        if reason is None:
+            kept.append(record)
+        else:
+            log.warning("skipping %s: %s", record.get("path"), reason)
+            skipped.append(f"{record.get('path')}: {reason}")
+    return kept
+
+
 # --- record.json ------------------------------------------------------------------------
 
 def find_records(roots: Iterable[Path]) -> List[Path]:
@@ -61,15 +107,20 @@ def find_records(roots: Iterable[Path]) -> List[Path]:
     return found
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path, skipped: List[str] | None = None) -> dict | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        log.warning("skipping unreadable record %s (%s)", path, type(error).__name__)
+        reason = f"unreadable ({type(error).__name__})"
+    else:
+        reason = None if isinstance(record, dict) else "not a cell record (not a JSON object)"
+    if reason is not None:
+        log.warning("skipping %s: %s", path, reason)
+        if skipped is not None:
+            skipped.append(f"{path}: {reason}")
         return None
-    if not isinstance(record, dict):
-        log.warning("skipping %s: not a cell record", path)
-        return None
+    if record.get("budget_epochs") is None and isinstance(record.get("config"), dict):  # an older record
+        record["budget_epochs"] = _budget_epochs(record["config"])
     record.pop("history", None)  # per-epoch rows stay in the record, not in the table
     record.pop("environment", None)
     record.update(path=str(path), mtime=path.stat().st_mtime, source="record")
@@ -211,11 +262,17 @@ def frame_of(records: List[dict]) -> pd.DataFrame:
 
 def collect(roots: Iterable[Path], wandb_dirs: Iterable[Path] = (), wandb_project: str | None = None,
             wandb_group: str | None = None) -> pd.DataFrame:
-    """One row per distinct cell identity from records, local W&B runs and the W&B API."""
-    records = [r for r in map(_read, find_records(roots)) if r is not None]
+    """One row per distinct cell identity from records, local W&B runs and the W&B API.
+    What cannot be a row is skipped with a warning; ``frame.attrs["skipped"]`` lists it
+    (path: reason), so a caller can tell "nothing found" from "nothing readable"."""
+    skipped: List[str] = []
+    records = usable([r for r in (_read(p, skipped) for p in find_records(roots)) if r is not None], skipped)
     # A finished record wins over its cell's W&B run anyway: no need to inspect that run.
-    finished = [r["identity"]["cell"] for r in records if r.get("status") == "finished" and r.get("identity")]
-    records += read_wandb_dirs(wandb_dirs, skip=finished)
+    finished = [r["identity"]["cell"] for r in records if r.get("status") == "finished"
+                and isinstance(r.get("identity"), dict) and r["identity"].get("cell")]
+    found = read_wandb_dirs(wandb_dirs, skip=finished)
     if wandb_project:
-        records += read_wandb_api(wandb_project, wandb_group)
-    return frame_of(records)
+        found += read_wandb_api(wandb_project, wandb_group)
+    frame = frame_of(records + usable(found, skipped))
+    frame.attrs["skipped"] = skipped
+    return frame

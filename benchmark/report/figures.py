@@ -1,8 +1,9 @@
 """The figures of ``make tables``: PNG and PDF, drawn with matplotlib's object API.
 
 - ``accuracy_change``: accuracy change versus the unpruned network against budget T, one
-  line per schedule with error bars (sd over seeds), one panel per (dataset, model,
-  pruner); the published curve dashed where the paper has one (the paper's summary figure).
+  line per schedule with error bars (sd over seeds; none where n = 1), one panel per
+  (dataset, model, pruner); the published curve dashed where the paper has one (the paper's
+  summary figure). A panel with a single budget shows the schedules side by side instead.
 - ``lr_schedules``: the learning rate and momentum of every retraining schedule for one
   budget, evaluated per iteration by :func:`benchmark.schedules.lr_momentum` itself.
 - ``accuracy_vs_sparsity``: final test top-1 against the fraction of parameters removed
@@ -74,8 +75,52 @@ def _finished(frame: pd.DataFrame) -> pd.DataFrame:
     return done[(done["status"] == "finished") & top1.notna()]
 
 
+def _spread(stats: pd.DataFrame) -> np.ndarray:
+    """Error bar half-lengths: the sd over seeds, NaN (no bar) where only one seed ran, since a
+    zero-length bar would read as zero variance."""
+    return stats["std"].where(stats["count"] > 1).to_numpy(float)
+
+
+def _over_budgets(ax: Any, group: pd.DataFrame, paper: pd.DataFrame, reference: bool) -> None:
+    """One line per schedule against T, with the published curves dashed where they exist."""
+    for schedule in _ordered(group["schedule"]):
+        stats = group[group["schedule"] == schedule].groupby("T")["change"].agg(["mean", "std", "count"])
+        low, high = stats["count"].min(), stats["count"].max()
+        ax.errorbar(stats.index.to_numpy(int), stats["mean"].to_numpy(float), yerr=_spread(stats),
+                    marker="o", ms=4, capsize=3, color=_colour(schedule),
+                    label=f"{schedule.upper()} (n={low}{'' if low == high else f'-{high}'})")
+    if reference:
+        for schedule, curve in paper.groupby("schedule"):
+            ax.plot(curve["T"], curve["delta"], ls="--", lw=1, color=_colour(schedule), alpha=0.7)
+        if len(paper):
+            ax.plot([], [], ls="--", color="grey", label="published")
+    ax.set_xlabel("retraining budget T (epochs)")
+
+
+def _at_one_budget(ax: Any, group: pd.DataFrame, paper: pd.DataFrame, reference: bool) -> None:
+    """A single budget: the schedules side by side (mean, sd, every seed as a dot), not single
+    points on a T axis a fraction of an epoch wide."""
+    epochs = int(group["T"].iloc[0])
+    names = _ordered(group["schedule"])
+    for x, schedule in enumerate(names):
+        values = group.loc[group["schedule"] == schedule, "change"].to_numpy(float)
+        stats = pd.DataFrame({"mean": [values.mean()], "std": [np.std(values, ddof=1) if len(values) > 1 else np.nan],
+                              "count": [len(values)]})
+        ax.errorbar([x], stats["mean"], yerr=_spread(stats), marker="o", ms=6, capsize=4, color=_colour(schedule),
+                    label=f"{schedule.upper()} (n={len(values)})")
+        ax.plot(np.full(len(values), x + 0.15), values, ls="none", marker=".", ms=3, color=_colour(schedule), alpha=0.6)
+        published_here = paper[(paper["schedule"] == schedule) & (paper["T"] == epochs)] if reference else paper.iloc[:0]
+        if len(published_here):
+            ax.plot([x - 0.15], published_here["delta"].iloc[:1], ls="none", marker="x", color=_colour(schedule),
+                    label=f"{schedule.upper()} published")
+    ax.set_xticks(range(len(names)), [n.upper() for n in names])
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_xlabel(f"schedule, at T = {epochs} epochs (dots: seeds)")
+
+
 def accuracy_change(frame: pd.DataFrame) -> Figure | None:
-    """Accuracy change against T per schedule (mean, sd error bars); None without data."""
+    """Accuracy change against T per schedule (mean, sd error bars); with one budget in a
+    panel, the schedules side by side at that budget. None without data."""
     done = _finished(frame)
     done = done[done["change"].notna() & done["T"].notna()]
     if done.empty:
@@ -84,22 +129,13 @@ def accuracy_change(frame: pd.DataFrame) -> Figure | None:
     groups = list(done.groupby(["dataset", "model", "pruner"], sort=True))
     fig, axes = _grid(len(groups))
     for ax, ((dataset, model, pruner), group) in zip(axes, groups):
-        for schedule in _ordered(group["schedule"]):
-            stats = group[group["schedule"] == schedule].groupby("T")["change"].agg(["mean", "std", "count"])
-            low, high = stats["count"].min(), stats["count"].max()
-            ax.errorbar(stats.index.to_numpy(int), stats["mean"].to_numpy(float),
-                        yerr=stats["std"].fillna(0.0).to_numpy(float), marker="o", ms=4, capsize=3, color=_colour(schedule),
-                        label=f"{schedule.upper()} (n={low}{'' if low == high else f'-{high}'})")
         variant = group["variant"].dropna().unique()
-        if dataset == "cifar10" and group["config.pruner.name"].iloc[0] == "l1" and len(variant) == 1:
-            ref = paper[(paper["model"] == model) & (paper["variant"] == variant[0])]
-            for schedule, curve in ref.groupby("schedule"):
-                ax.plot(curve["T"], curve["delta"], ls="--", lw=1, color=_colour(schedule), alpha=0.7)
-            if len(ref):
-                ax.plot([], [], ls="--", color="grey", label="published")
+        reference = dataset == "cifar10" and group["config.pruner.name"].iloc[0] == "l1" and len(variant) == 1
+        ref = paper[(paper["model"] == model) & (paper["variant"] == variant[0])] if reference else paper.iloc[:0]
+        draw = _over_budgets if group["T"].nunique() > 1 else _at_one_budget
+        draw(ax, group, ref, reference)
         ax.axhline(0.0, color="grey", lw=0.8)
-        ax.set(title=f"{dataset} {model} {pruner}", xlabel="retraining budget T (epochs)",
-               ylabel="top-1 change vs unpruned (points)")
+        ax.set(title=f"{dataset} {model} {pruner}", ylabel="top-1 change vs unpruned (points)")
         ax.legend(fontsize=7)
     return fig
 
@@ -185,10 +221,12 @@ def accuracy_vs_sparsity(frame: pd.DataFrame) -> Figure | None:
             part = group[(group["config.pruner.name"] == pruner) & (group["schedule"] == schedule)]
             stats = part.groupby("pruner").agg(x=("removed", "mean"), y=("metrics.test_top1", "mean"),
                                                sd=("metrics.test_top1", "std")).sort_values("x")
-            ax.errorbar(stats["x"], stats["y"], yerr=stats["sd"].fillna(0.0), marker=markers[pruner], ms=4,
+            ax.errorbar(stats["x"], stats["y"], yerr=stats["sd"].to_numpy(float), marker=markers[pruner], ms=4,
                         capsize=3, color=_colour(schedule), ls="-" if pruner == "l1" else ":",
                         label=f"{pruner} {schedule.upper()}")
         ax.axhline(group["metrics.baseline_test_top1"].mean(), color="grey", ls="--", lw=0.8, label="unpruned")
+        if group["removed"].round(6).nunique() == 1:  # one sparsity: the whole range, not a sliver of it
+            ax.set_xlim(0, 100)
         ax.set(title=f"{dataset} {model} T={epochs}", xlabel="parameters removed (%)", ylabel="test top-1 (%)")
         ax.legend(fontsize=7)
     return fig

@@ -2,7 +2,7 @@
 
 One row per (dataset, model, pruner, budget T); one column per schedule with the mean
 and standard deviation of the final-epoch test top-1 over seeds, and n. The best
-schedule of each row is marked with ``**``. For every schedule besides FT, the
+schedule of each row is marked with ``**``; with one seed (n=1) no spread is printed. For every schedule besides FT, the
 seed-paired difference to FT is given with a ``*`` when its 95% bootstrap interval
 (10,000 resamples of the paired differences, fixed seed) excludes zero; with fewer
 than two pairs no interval is drawn. Cells that did not finish are listed apart.
@@ -17,6 +17,7 @@ Usage: ``python -m benchmark.report.tables [RUN_FOLDERS...] [--out results] [--w
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import List, Sequence
@@ -73,9 +74,28 @@ def _schedule_label(row: pd.Series) -> str:
     return label + ("+kd" if row.get("config.distill.name") == "kd" else "")
 
 
+NUMERIC_COLUMNS = ["metrics.test_top1", "metrics.baseline_test_top1", "metrics.pruned_test_top1", "model.params_before",
+                   "model.params_after", "model.flops_before", "model.flops_after", "model.sparsity"]
+
+
+def mean_sd(values: pd.Series) -> str:
+    """``mean ± sd (n=k)``; with one value no spread is printed, since none was measured."""
+    if len(values) == 1:
+        return f"{values.mean():.2f} (n=1)"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
+
+
+def _fixed(value: float, digits: int) -> str:
+    """A number with ``digits`` decimals; empty when unknown (a record without model counts)."""
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """The collected frame with readable key columns added."""
+    """The collected frame with readable key columns added, and numbers as numbers (a record
+    of an older version may lack a column, or hold something else in it)."""
     frame = frame.copy()
+    for column in NUMERIC_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
     frame["dataset"] = frame["config.dataset.name"]
     frame["model"] = frame.apply(_model_label, axis=1)
     frame["pruner"] = frame.apply(_pruner_label, axis=1)
@@ -106,6 +126,25 @@ def _paired_difference(group: pd.DataFrame, schedule: str) -> str:
     return f"{diffs.mean():+.2f}{mark}"
 
 
+def ordering(group: pd.DataFrame) -> str:
+    """The schedules by mean accuracy, and in how many seeds exactly that order holds: the
+    ranking is the claim, and a claim that holds in 1 of 3 seeds is not one. Schedules equal in
+    every seed (LRW is FT when T <= E minus the last milestone) are one rank, ``FT = LRW``."""
+    by_seed = group.pivot_table(index=SEED_KEYS, columns="schedule", values="metrics.test_top1").dropna()
+    if by_seed.shape[1] < 2 or by_seed.empty:
+        return ""
+    ranks: List[List[str]] = []
+    for schedule in by_seed.mean().sort_values(ascending=False, kind="stable").index:
+        if ranks and (by_seed[schedule] == by_seed[ranks[-1][0]]).all():
+            ranks[-1].append(schedule)
+        else:
+            ranks.append([schedule])
+    firsts = [rank[0] for rank in ranks]
+    agree = sum(all(row[a] > row[b] for a, b in zip(firsts, firsts[1:])) for _, row in by_seed.iterrows())
+    text = " > ".join(" = ".join(s.upper() for s in rank) for rank in ranks)
+    return f"{text} ({agree}/{len(by_seed)} seeds)"
+
+
 def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     """The comparison table: rows by KEYS, columns per schedule, plus context columns."""
     done = frame[frame["status"] == "finished"]
@@ -113,9 +152,9 @@ def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for keys, group in done.groupby(KEYS, sort=True):
         row = dict(zip(KEYS, keys))
-        row["baseline"] = f"{group['metrics.baseline_test_top1'].mean():.2f}"
-        row["params -%"] = f"{100 * (1 - group['model.params_after'] / group['model.params_before']).mean():.1f}"
-        row["FLOPs -%"] = f"{100 * (1 - group['model.flops_after'] / group['model.flops_before']).mean():.1f}"
+        row["baseline"] = _fixed(group["metrics.baseline_test_top1"].mean(), 2)
+        row["params -%"] = _fixed(100 * (1 - group["model.params_after"] / group["model.params_before"]).mean(), 1)
+        row["FLOPs -%"] = _fixed(100 * (1 - group["model.flops_after"] / group["model.flops_before"]).mean(), 1)
         means = group.groupby("schedule")["metrics.test_top1"].mean()
         best = means.idxmax() if len(means) else None
         for schedule in schedules:
@@ -123,12 +162,12 @@ def comparison(frame: pd.DataFrame) -> pd.DataFrame:
             if acc.empty:
                 row[schedule.upper()] = ""
                 continue
-            std = acc.std(ddof=1) if len(acc) > 1 else 0.0
-            text = f"{acc.mean():.2f} ± {std:.2f} (n={len(acc)})"
+            text = mean_sd(acc)
             row[schedule.upper()] = f"**{text}**" if schedule == best and len(means) > 1 else text
         for schedule in schedules:
             if schedule != "ft":
                 row[f"{schedule.upper()}-FT"] = _paired_difference(group, schedule)
+        row["order (seeds where it holds)"] = ordering(group)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -144,8 +183,9 @@ def write_tables(table: pd.DataFrame, problems: pd.DataFrame, out: Path) -> List
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "comparison.md", out / "comparison.csv", out / "comparison.tex"]
     text = ["# Final test top-1 (%) after retraining, by schedule", "", table.to_markdown(index=False, disable_numparse=True), ""]
-    text += ["Mean ± std over seeds (n). **Best** schedule per row. X-FT: seed-paired mean difference to FT;",
-             "`*` = its 95% bootstrap interval excludes 0 (needs >= 2 paired seeds).", ""]
+    text += ["Mean ± std over seeds (n; with n=1 no spread is shown). **Best** schedule per row.",
+             "X-FT: seed-paired mean difference to FT; `*` = its 95% bootstrap interval excludes 0",
+             "(needs >= 2 paired seeds). Order: schedules by mean, and the seeds in which that exact order holds.", ""]
     if len(problems):
         text += ["## Cells that did not finish", "", problems.to_markdown(index=False), ""]
     paths[0].write_text("\n".join(text))
@@ -184,10 +224,16 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     frame = collect([Path(p) for p in args.runs], [Path(p) for p in args.wandb_dirs], args.wandb_project, args.wandb_group)
     if frame.empty:
-        sources = args.runs + args.wandb_dirs + ([args.wandb_project] if args.wandb_project else [])
-        print(f"no records found under {', '.join(sources)}: run a sweep first (make demo)", file=sys.stderr)
+        sources = ", ".join(args.runs + args.wandb_dirs + ([args.wandb_project] if args.wandb_project else []))
+        skipped = frame.attrs.get("skipped", [])
+        if skipped:
+            print(f"{len(skipped)} record(s) found under {sources}, none readable as a cell "
+                  "(each skipped above, with why)", file=sys.stderr)
+        else:
+            print(f"no records found under {sources}: run a sweep first (make demo)", file=sys.stderr)
         return 1
     frame = tidy(frame)
     table, problems = comparison(frame), unfinished(frame)
