@@ -43,7 +43,7 @@ SMALL = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32", "
 @pytest.mark.parametrize("name,pruner", CELLS)
 def test_cell_trains_prunes_saves_and_reloads_the_identical_model(name, pruner, tiny_cfg, tmp_path):
     cfg = tiny_cfg(*SMALL, *TINY_MODELS[name], f"pruner={pruner}", "pruner.sparsity=0.5")
-    record = run_cell(cfg, tmp_path / "out")
+    record = run_cell(cfg, tmp_path / "out").as_dict()
     assert record["status"] == "finished" and record["history"]
     assert record["model"]["params_after"] < record["model"]["params_before"]
     cpu = torch.device("cpu")

@@ -142,7 +142,7 @@ def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny
 
     monkeypatch.setattr(cell_module, "tracked", recording)
     cfg = tiny_cfg(*overrides)
-    first = run_cell(cfg, tmp_path / "a")
+    first = run_cell(cfg, tmp_path / "a").as_dict()
     assert first.status == "diverged" and first.diverged["stage"] == stage
     cached = json.loads(next((tmp_path / "cache" / "cells").glob("*/record.json")).read_text())
     assert cached == json.loads((tmp_path / "a" / "record.json").read_text()) == first.as_dict()
@@ -154,11 +154,11 @@ def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny
 
     monkeypatch.setattr(stages, "train", no_training)
     monkeypatch.setattr(cell_module, "train", no_training)
-    again = run_cell(cfg, tmp_path / "b")
+    again = run_cell(cfg, tmp_path / "b").as_dict()
     assert again.as_dict() == first.as_dict()
     assert json.loads((tmp_path / "b" / "record.json").read_text()) == cached
     if stage == "baseline":  # another cell on the same baseline learns it diverged without retraining it
-        other = run_cell(tiny_cfg(*overrides, "schedule=lrw"), tmp_path / "c")
+        other = run_cell(tiny_cfg(*overrides, "schedule=lrw"), tmp_path / "c").as_dict()
         assert other.status == "diverged" and other.identity["cell"] != first.identity["cell"]
 
 

@@ -32,7 +32,7 @@ def _rebuilt(cfg, saved):
 
 def test_the_recorded_test_accuracy_is_the_saved_final_model_on_the_test_split(tiny_cfg, tmp_path):
     cfg = tiny_cfg("schedule=clr", "dataset.val_size=64")
-    record = run_cell(cfg, tmp_path / "out")
+    record = run_cell(cfg, tmp_path / "out").as_dict()
     saved = torch.load(tmp_path / "cache" / "cells" / record["identity"]["cell"] / "model.pt", weights_only=True)
     data = open_data(cfg.dataset, cfg.recipe.batch_size, torch.device("cpu"))
     again = evaluate(_rebuilt(cfg, saved), data.evals["test"], cfg.fast)
@@ -176,7 +176,7 @@ def test_the_mark_needs_the_seed_pairing_and_more_than_one_seed(tmp_path):
 @pytest.mark.slow
 def test_multi_round_l1_shrinks_each_round_and_rebuilds_to_the_recorded_model(tiny_cfg, tmp_path):
     cfg = tiny_cfg("pruner=l1", "pruner.ratio=0.25", "pruner.rounds=2", "budget.epochs=1", "schedule=clr")
-    record = run_cell(cfg, tmp_path / "out")
+    record = run_cell(cfg, tmp_path / "out").as_dict()
     params = [r["params"] for r in record["rounds"]]
     assert len(params) == 2 and params[1] < params[0] < record["model"]["params_before"]
     saved = torch.load(tmp_path / "cache" / "cells" / record["identity"]["cell"] / "model.pt", weights_only=True)
