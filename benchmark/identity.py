@@ -14,25 +14,27 @@ pins known hashes so such a change is always deliberate.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Dict
-
-from omegaconf import DictConfig, OmegaConf
+from typing import Any, Dict, Optional
 
 from benchmark import pruning
 from benchmark.models.custom import model_fingerprint
+from benchmark.schema import BenchmarkConf
 
 # Dataset fields that say where data lives or how to fetch it, not what it is.
 _DATASET_LOCATION_FIELDS = ("root", "download", "workers")
+# Recipe fields that name it, not what it does (its values are hashed).
+_RECIPE_NAME_FIELDS = ("name",)
 # Files a user brings: their SHA-256 enters the identity (benchmark.sources), their path does not;
 # unset, they are left out, so every identity from before they existed stays the same.
 _FILE_FIELDS = {"model": ("weights",), "pruner": ("path", "widths_from")}
 
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+def _plain(node: Any) -> Dict[str, Any]:
+    return dataclasses.asdict(node)
 
 
 def digest(payload: Dict[str, Any]) -> str:
@@ -55,14 +57,15 @@ def _without_files(group: str, node: Any) -> Dict[str, Any]:
     return {k: v for k, v in _plain(node).items() if k not in _FILE_FIELDS[group]}
 
 
-def baseline_payload(cfg: DictConfig) -> Dict[str, Any]:
+def baseline_payload(cfg: BenchmarkConf) -> Dict[str, Any]:
     dataset = {k: v for k, v in _plain(cfg.dataset).items() if k not in _DATASET_LOCATION_FIELDS}
-    payload = {"dataset": dataset, "model": _without_files("model", cfg.model), "recipe": _plain(cfg.recipe),
+    recipe = {k: v for k, v in _plain(cfg.recipe).items() if k not in _RECIPE_NAME_FIELDS}
+    payload = {"dataset": dataset, "model": _without_files("model", cfg.model), "recipe": recipe,
                "seed": cfg.seed.baseline}
     return payload | model_fingerprint(cfg.model)
 
 
-def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
+def identity(cfg: BenchmarkConf, retrain_epochs: int) -> Identity:
     """The three stage identities of one cell, each built on the one before."""
     baseline = "base-" + digest(baseline_payload(cfg))
     pruned = "prune-" + digest({"baseline": baseline, "pruner": _without_files("pruner", cfg.pruner),
@@ -73,12 +76,17 @@ def identity(cfg: DictConfig, retrain_epochs: int) -> Identity:
     return Identity(baseline, pruned, cell)
 
 
-def cell_name(cfg: DictConfig, retrain_epochs: int) -> str:
+def cell_name(cfg: BenchmarkConf, retrain_epochs: int) -> str:
     """A readable name for logs and W&B: what the cell is, not a unique key."""
     return (f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-{cfg.schedule.name}"
             f"-T{retrain_epochs}-s{cfg.seed.retrain}")
 
 
-def comparison_name(cfg: DictConfig, retrain_epochs: int) -> str:
+def comparison_name(cfg: BenchmarkConf, retrain_epochs: int) -> str:
     """The W&B group: the cells that differ only by schedule and retraining seed."""
-    return f"{cfg.dataset.name}-{cfg.model.name}-{cfg.pruner.name}-T{retrain_epochs}"
+    return comparison_key(cfg.dataset.name, cfg.model.name, cfg.pruner.name, retrain_epochs)
+
+
+def comparison_key(dataset: str, model: str, pruner: str, retrain_epochs: Optional[int]) -> str:
+    """:func:`comparison_name` from the names alone (a W&B run's config, read back)."""
+    return f"{dataset}-{model}-{pruner}-T{retrain_epochs}"

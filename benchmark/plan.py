@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any, Dict
 
 import torch
-from omegaconf import DictConfig
 
 from benchmark import pruning, schedules, stages
 from benchmark.artefacts import read_json
-from benchmark.cell import TERMINAL_STATUSES, read_record, validate
+from benchmark.cell import validate
 from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
+from benchmark.records import read_record, reductions
+from benchmark.schema import BenchmarkConf
 
 
-def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
+def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
     """The cell's identity, counts, schedule and what the cache already holds."""
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
@@ -41,9 +42,8 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "params_after": after["params"],
         "flops_before": before["flops"],
         "flops_after": after["flops"],
-        "params_reduction_pct": None if after["params"] is None else 100.0 * (1 - after["params"] / before["params"]),
-        "flops_reduction_pct": None if after["flops"] is None else 100.0 * (1 - after["flops"] / before["flops"]),
-        "sparsity": None if after["params"] is None else 1.0 - after["params"] / before["params"],
+        **(reductions(before, after) if after["params"] is not None else
+           {"params_reduction_pct": None, "flops_reduction_pct": None, "sparsity": None}),
         "counts_exact": after["exact"],
         "pruning_ratio": spec.ratio if spec.stage_ratios is None else spec.stage_ratios,
         "rounds": spec.rounds,
@@ -54,7 +54,7 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "cached": {
             "baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
             "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
-            "cell": record is not None and record.get("status") in TERMINAL_STATUSES,
+            "cell": record is not None and record.done,
         },
     }
 

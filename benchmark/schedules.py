@@ -13,17 +13,14 @@ iteration of an epoch; CLR changes every iteration, as PyTorch's OneCycleLR does
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Tuple
-
-from omegaconf import DictConfig, OmegaConf
+from typing import Callable, Dict, List, Tuple
 
 from benchmark.errors import ConfigError
-
-# A config node: an OmegaConf DictConfig or any object with the schema's attributes.
-Conf = Any
+from benchmark.schema import BudgetConf, RecipeConf, ScheduleConf
 
 
-def retrain_epochs(budget: Conf, recipe: Conf) -> int:
+
+def retrain_epochs(budget: BudgetConf, recipe: RecipeConf) -> int:
     """Resolve the budget group to T epochs: the one place budgets change unit."""
     if (budget.epochs is None) == (budget.fraction is None):
         raise ConfigError("budget: set exactly one of budget.epochs or budget.fraction")
@@ -40,13 +37,13 @@ def retrain_epochs(budget: Conf, recipe: Conf) -> int:
     return epochs
 
 
-def original_lr(epoch: int, recipe: Conf) -> float:
+def original_lr(epoch: int, recipe: RecipeConf) -> float:
     """lr_orig(e): the recipe's step schedule, lr * gamma ** (milestones passed)."""
     drops = sum(1 for milestone in recipe.milestones if epoch >= milestone)
     return recipe.lr * recipe.gamma**drops
 
 
-def final_original_lr(recipe: Conf) -> float:
+def final_original_lr(recipe: RecipeConf) -> float:
     """The last learning rate of the original schedule (0.001 for the CIFAR recipe)."""
     return recipe.lr * recipe.gamma ** len(recipe.milestones)
 
@@ -59,21 +56,21 @@ def _linear_ramp(start: float, end: float, pct: float) -> float:
     return start + (end - start) * pct
 
 
-def _original(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _original(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     return original_lr(step // steps_per_epoch, recipe), recipe.momentum
 
 
-def _ft(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _ft(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     lr = final_original_lr(recipe) if schedule.lr is None else schedule.lr
     return lr, recipe.momentum
 
 
-def _lrw(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _lrw(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     epoch = step // steps_per_epoch
     return original_lr(recipe.epochs - epochs + epoch, recipe), recipe.momentum
 
 
-def slr_drop_epochs(epochs: int, schedule: Conf, recipe: Conf) -> List[int]:
+def slr_drop_epochs(epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> List[int]:
     """Epochs at which SLR divides its learning rate, after the warm-up of W epochs."""
     warmup = int(schedule.warmup_fraction * epochs)
     fractions = schedule.drop_fractions
@@ -83,7 +80,7 @@ def slr_drop_epochs(epochs: int, schedule: Conf, recipe: Conf) -> List[int]:
     return [warmup + int(f * epochs + 1e-9) for f in fractions]
 
 
-def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     epoch = step // steps_per_epoch
     start = final_original_lr(recipe) if schedule.start_lr is None else schedule.start_lr
     peak = recipe.lr if schedule.peak_lr is None else schedule.peak_lr
@@ -95,7 +92,7 @@ def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     return peak * recipe.gamma**drops, recipe.momentum
 
 
-def clr_max_lr(epochs: int, schedule: Conf, recipe: Conf) -> float:
+def clr_max_lr(epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> float:
     """CLR's peak: the recipe's initial lr, the LRW rule lr_orig(E - T), or a given value."""
     if schedule.max_lr_rule == "recipe":
         return recipe.lr
@@ -106,7 +103,7 @@ def clr_max_lr(epochs: int, schedule: Conf, recipe: Conf) -> float:
     raise ConfigError(f"schedule.max_lr_rule={schedule.max_lr_rule!r} is not one of: recipe, lrw, value")
 
 
-def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """1-cycle, with the same phase arithmetic as torch.optim.lr_scheduler.OneCycleLR."""
     total = epochs * steps_per_epoch
     max_lr = clr_max_lr(epochs, schedule, recipe)
@@ -124,14 +121,14 @@ def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     return lr, (momentum if schedule.cycle_momentum else recipe.momentum)
 
 
-def _step(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _step(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """A published method's own recipe: lr x gamma at given epochs (or fractions of T), per epoch."""
     epoch = step // steps_per_epoch
     drops = list(schedule.milestones) + [int(f * epochs + 1e-9) for f in schedule.milestone_fractions]
     return schedule.lr * schedule.gamma ** sum(1 for d in drops if epoch >= d), recipe.momentum
 
 
-SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]] = {
+SCHEDULES: Dict[str, Callable[[int, int, int, ScheduleConf, RecipeConf], Tuple[float, float]]] = {
     "original": _original,
     "ft": _ft,
     "lrw": _lrw,
@@ -141,7 +138,7 @@ SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]]
 }
 
 
-def validate(schedule: Conf, recipe: Conf, epochs: int) -> None:
+def validate(schedule: ScheduleConf, recipe: RecipeConf, epochs: int) -> None:
     """Fail in one line, before training, on a schedule that cannot run for T epochs."""
     if schedule.name not in SCHEDULES:
         raise ConfigError(f"schedule={schedule.name!r} is unknown; valid: {', '.join(SCHEDULES)}")
@@ -161,25 +158,11 @@ def validate(schedule: Conf, recipe: Conf, epochs: int) -> None:
             raise ConfigError(f"schedule.pct_start={schedule.pct_start} must lie in (0, 1)")
 
 
-def as_plain(node: Conf) -> Conf:
-    """A config node as a plain dataclass: the per-iteration path should not pay for
-    OmegaConf's attribute lookups (about 100x slower)."""
-    return OmegaConf.to_object(node) if isinstance(node, DictConfig) else node
-
-
-def lr_momentum(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def lr_momentum(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """Learning rate and momentum for global iteration ``step`` of a T-epoch schedule."""
     return SCHEDULES[schedule.name](step, steps_per_epoch, epochs, schedule, recipe)
 
 
-def lr_at_epoch_start(steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> List[float]:
+def lr_at_epoch_start(steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> List[float]:
     """The learning rate of the first iteration of each of the T epochs (plan mode, figures)."""
-    schedule, recipe = as_plain(schedule), as_plain(recipe)
     return [lr_momentum(e * steps_per_epoch, steps_per_epoch, epochs, schedule, recipe)[0] for e in range(epochs)]
-
-
-def original_schedule() -> Conf:
-    """The schedule node under which baselines train: the recipe's own step schedule."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(name="original")

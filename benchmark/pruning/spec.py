@@ -16,13 +16,33 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
+from benchmark.schema import PrunerConf
 
-Conf = Any
-STRUCTURED = ("l1", "random", "taylor")
-UNSTRUCTURED = ("mwp", "random_unstructured")
-GRAPH = ("torch_pruning",)  # any Torch-Pruning importance over the dependency graph (pruning/graph.py)
-EXTERNAL = ("custom", "checkpoint")  # a user's callable, a pruned checkpoint (pruning/external.py)
-PRUNERS = ("none", *STRUCTURED, *UNSTRUCTURED, *GRAPH, *EXTERNAL)
+# The pruner registry: name -> kind. Structured pruners remove filters (their scores are
+# ``benchmark.pruning.structured.SCORES``), unstructured ones attach masks (their methods are
+# ``benchmark.pruning.unstructured.METHODS``); ``none`` keeps the baseline whole.
+PRUNERS: Dict[str, str] = {
+    "none": "none",
+    "l1": "structured",
+    "random": "structured",
+    "taylor": "structured",
+    "mwp": "unstructured",
+    "random_unstructured": "unstructured",
+    "torch_pruning": "graph",  # any Torch-Pruning importance over the dependency graph (pruning/graph.py)
+    "custom": "external",  # a user's callable (pruning/custom.py)
+    "checkpoint": "external",  # a network pruned elsewhere (pruning/checkpoint.py)
+}
+STRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "structured")
+UNSTRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "unstructured")
+GRAPH = tuple(name for name, kind in PRUNERS.items() if kind == "graph")
+EXTERNAL = tuple(name for name, kind in PRUNERS.items() if kind == "external")
+
+
+def pruner_kind(name: str) -> str:
+    """The registry's kind of ``pruner=name``, or one line listing the valid names."""
+    if name not in PRUNERS:
+        raise ConfigError(f"pruner={name!r} is unknown; valid: {', '.join(PRUNERS)}")
+    return PRUNERS[name]
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,7 @@ class PruningSpec:
 
     @property
     def structured(self) -> bool:
-        return self.name in STRUCTURED
+        return PRUNERS[self.name] == "structured"
 
     @property
     def graph(self) -> bool:
@@ -58,7 +78,7 @@ class PruningSpec:
 
     @property
     def unstructured(self) -> bool:
-        return self.name in UNSTRUCTURED
+        return PRUNERS[self.name] == "unstructured"
 
 
 @lru_cache(maxsize=1)
@@ -67,10 +87,9 @@ def variants() -> Dict[str, Dict[str, Dict[str, Any]]]:
     return OmegaConf.to_container(OmegaConf.load(Path(__file__).with_name("variants.yaml")))
 
 
-def resolve(pruner: Conf, model_name: str) -> PruningSpec:
+def resolve(pruner: PrunerConf, model_name: str) -> PruningSpec:
     """The pruner config for ``model_name`` as a spec, with its variant (if any) applied."""
-    if pruner.name not in PRUNERS:
-        raise ConfigError(f"pruner={pruner.name!r} is unknown; valid: {', '.join(PRUNERS)}")
+    pruner_kind(pruner.name)
     fields = dict(
         name=pruner.name,
         ratio=float(pruner.ratio),
@@ -98,7 +117,7 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def _extra_fields(pruner: Conf) -> Dict[str, Any]:
+def _extra_fields(pruner: PrunerConf) -> Dict[str, Any]:
     """The settings only the generic pruners have (their schemas extend PrunerConf)."""
     if pruner.name == "torch_pruning":
         return dict(importance=_plain(pruner.importance), global_pruning=bool(pruner.global_pruning))
