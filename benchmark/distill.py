@@ -9,19 +9,18 @@ the seconds its forward passes take are counted, to report what KD adds per epoc
 from __future__ import annotations
 
 import time
-from typing import Any, Dict
+from typing import Dict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ConfigError
-
-Conf = Any
+from benchmark.schema import DistillConf
 METHODS = ("none", "kd")
 
 
-def validate(distill: Conf) -> None:
+def validate(distill: DistillConf) -> None:
     """One line per bad setting, before any training."""
     if distill.name not in METHODS:
         raise ConfigError(f"distill={distill.name!r} is unknown; valid: {', '.join(METHODS)}")

@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any, Dict
 
 import torch
-from omegaconf import DictConfig
 
 from benchmark import pruning, schedules, stages
-from benchmark.cell import TERMINAL_STATUSES, read_record, validate
+from benchmark.cell import validate
 from benchmark.derivation import describe
 from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
+from benchmark.records import read_record, reductions
+from benchmark.schema import BenchmarkConf
 
 
-def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
+def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
     """The cell's identity, counts, schedule and what the cache already holds."""
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
@@ -45,9 +46,7 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "params_after": after["params"],
         "flops_before": before["flops"],
         "flops_after": after["flops"],
-        "params_reduction_pct": 100.0 * (1 - after["params"] / before["params"]),
-        "flops_reduction_pct": 100.0 * (1 - after["flops"] / before["flops"]),
-        "sparsity": 1.0 - after["params"] / before["params"],
+        **reductions(before, after),
         "pruning_ratio": spec.ratio if spec.stage_ratios is None else spec.stage_ratios,
         "rounds": spec.rounds,
         "budget_epochs": epochs,
@@ -60,7 +59,7 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "cached": {
             "baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
             "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
-            "cell": record is not None and record.get("status") in TERMINAL_STATUSES,
+            "cell": record is not None and record.done,
         },
     }
 

@@ -63,6 +63,7 @@ class ModelConf:
 class RecipeConf:
     """The original (baseline) training recipe; retraining schedules derive from it."""
 
+    name: str = ""  # cifar | imagenet | ...: the dataset family it was written for ("" = any); not hashed
     epochs: int = 160
     batch_size: int = 64
     lr: float = 0.1
@@ -100,6 +101,13 @@ class ScheduleConf:
     """A retraining schedule; every subclass is one entry of ``benchmark.schedules``."""
 
     name: str = MISSING
+
+
+@dataclass
+class OriginalScheduleConf(ScheduleConf):
+    """The recipe's own schedule, under which baselines train (never a retraining choice)."""
+
+    name: str = "original"
 
 
 @dataclass
@@ -294,6 +302,7 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_scratch", node=ScratchScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
     cs.store(group="distill", name="base_distill", node=DistillConf)
+    cs.store(group="seed", name="base_seed", node=SeedConf)
     # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
     cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
     cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")

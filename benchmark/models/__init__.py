@@ -16,7 +16,7 @@ from benchmark.errors import ConfigError
 from benchmark.models.cifar import VGG16_WIDTHS, CifarResNet, CifarVGG
 from benchmark.schema import ModelConf
 
-__all__ = ["MODELS", "build_model", "model_constructor"]
+__all__ = ["FAMILIES", "MODELS", "build_model", "model_constructor", "model_family"]
 
 
 def _torchvision_resnet(depth: int) -> Callable[[ModelConf, int], nn.Module]:
@@ -43,6 +43,19 @@ MODELS: Dict[str, Callable[[ModelConf, int], nn.Module]] = {
     "resnet34": _torchvision_resnet(34),
     "resnet50": _torchvision_resnet(50),
 }
+
+
+# The dataset family each built-in model was defined for (benchmark.cell.check_pairing);
+# a model not listed here takes any input size.
+FAMILIES: Dict[str, str] = {
+    **{name: "cifar" for name in ("resnet20", "resnet32", "resnet56", "resnet110", "vgg16")},
+    **{name: "imagenet" for name in ("resnet18", "resnet34", "resnet50")},
+}
+
+
+def model_family(name: str) -> str:
+    """``cifar``, ``imagenet``, or ``any`` for a model that takes any input size."""
+    return FAMILIES.get(name, "any")
 
 
 def model_constructor(name: str) -> Callable[[ModelConf, int], nn.Module]:

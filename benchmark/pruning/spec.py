@@ -16,11 +16,28 @@ from typing import Any, Dict, List, Optional
 from omegaconf import OmegaConf
 
 from benchmark.errors import ConfigError
+from benchmark.schema import PrunerConf
 
-Conf = Any
-STRUCTURED = ("l1", "random", "taylor")
-UNSTRUCTURED = ("mwp", "random_unstructured")
-PRUNERS = ("none", *STRUCTURED, *UNSTRUCTURED)
+# The pruner registry: name -> kind. Structured pruners remove filters (their scores are
+# ``benchmark.pruning.structured.SCORES``), unstructured ones attach masks (their methods are
+# ``benchmark.pruning.unstructured.METHODS``); ``none`` keeps the baseline whole.
+PRUNERS: Dict[str, str] = {
+    "none": "none",
+    "l1": "structured",
+    "random": "structured",
+    "taylor": "structured",
+    "mwp": "unstructured",
+    "random_unstructured": "unstructured",
+}
+STRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "structured")
+UNSTRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "unstructured")
+
+
+def pruner_kind(name: str) -> str:
+    """The registry's kind of ``pruner=name``, or one line listing the valid names."""
+    if name not in PRUNERS:
+        raise ConfigError(f"pruner={name!r} is unknown; valid: {', '.join(PRUNERS)}")
+    return PRUNERS[name]
 
 
 @dataclass(frozen=True)
@@ -37,11 +54,11 @@ class PruningSpec:
 
     @property
     def structured(self) -> bool:
-        return self.name in STRUCTURED
+        return PRUNERS[self.name] == "structured"
 
     @property
     def unstructured(self) -> bool:
-        return self.name in UNSTRUCTURED
+        return PRUNERS[self.name] == "unstructured"
 
 
 @lru_cache(maxsize=1)
@@ -50,10 +67,9 @@ def variants() -> Dict[str, Dict[str, Dict[str, Any]]]:
     return OmegaConf.to_container(OmegaConf.load(Path(__file__).with_name("variants.yaml")))
 
 
-def resolve(pruner: Conf, model_name: str) -> PruningSpec:
+def resolve(pruner: PrunerConf, model_name: str) -> PruningSpec:
     """The pruner config for ``model_name`` as a spec, with its variant (if any) applied."""
-    if pruner.name not in PRUNERS:
-        raise ConfigError(f"pruner={pruner.name!r} is unknown; valid: {', '.join(PRUNERS)}")
+    pruner_kind(pruner.name)
     fields = dict(
         name=pruner.name,
         ratio=float(pruner.ratio),
