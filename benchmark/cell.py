@@ -124,9 +124,9 @@ def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.
     model, history, rounds = state.model, state.history, state.rounds
     size, main = image_size(cfg.dataset), distributed.is_main()
     for r in range(len(rounds), spec.rounds):
-        before = base.model  # what this round pruned: ALLR's norm drop compares to it
+        before = base.model
         if r > 0:
-            before = copy.deepcopy(model) if cfg.schedule.name == "allr" else model
+            before = copy.deepcopy(model) if cfg.schedule.name == "allr" else model  # ALLR's d compares to it
             history = pruning.prune(model, spec, cfg.seed.prune + r, stages.pruning_batches(cfg, data),
                                     history=history, image_size=size)
         info: Dict[str, Any] = {"round": r, **stages.model_counts(model, size)}
@@ -169,6 +169,8 @@ def _model_summary(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.S
         **reductions(base.meta, after),
         "conv_sparsity": after["conv_sparsity"],
         "spec": pruned.meta["spec"],
+        "baseline_source": base.meta.get("source", "trained"),  # trained | loaded (model.weights) | pretrained
+        "baseline_weights": base.meta.get("weights"),
         "latency_dense": base.meta["latency"],
         "latency_pruned": stages.latency(cfg, outcome.model) if spec.rounds > 1 else pruned.meta["latency"],
     }
@@ -186,9 +188,9 @@ def _complete(record: CellRecord, cfg: BenchmarkConf, spec: pruning.PruningSpec,
     record.metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
     record.model = _model_summary(cfg, spec, base, pruned, outcome)
     record.history, record.seconds = final["history"], seconds
-    record.rounds = outcome.rounds if spec.rounds > 1 else None
     # What the pruning or the baseline decided (ALLR's d, s and rate; KD's extra seconds; Scratch's epochs).
     record.retraining = {k: final[k] for k in preparation.RECORDED if k in final}
+    record.rounds = outcome.rounds if spec.rounds > 1 else None
     return record
 
 

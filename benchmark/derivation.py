@@ -13,6 +13,7 @@ from benchmark.optimizers import has_momentum, recipe_momentum
 from benchmark.schema import RecipeConf, ScheduleConf
 
 
+
 def describe_recipe(recipe: RecipeConf) -> str:
     """The original recipe in one line: optimizer, momentum, shape, warm-up."""
     momentum = f"beta1 {recipe.betas[0]:g}" if recipe.optimizer == "adamw" else f"momentum {recipe.momentum:g}"

@@ -17,6 +17,7 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.schema import DistillConf
+
 METHODS = ("none", "kd")
 
 

@@ -22,10 +22,16 @@ from typing import Any, Dict, Optional
 
 from benchmark.schema import BenchmarkConf
 
+from benchmark import pruning
+from benchmark.models.custom import model_fingerprint
+
 # Dataset fields that say where data lives or how to fetch it, not what it is.
 _DATASET_LOCATION_FIELDS = ("root", "download", "workers")
 # Recipe fields that name it, not what it does (its values are hashed).
 _RECIPE_NAME_FIELDS = ("name",)
+# Files a user brings: their SHA-256 enters the identity (benchmark.sources), their path does not;
+# unset, they are left out, so every identity from before they existed stays the same.
+_FILE_FIELDS = {"model": ("weights",), "pruner": ("path", "widths_from")}
 # Recipe fields added after identities were pinned, left out while at their defaults, so every
 # existing baseline keeps its name (a step SGD recipe hashes as before) and any other value counts.
 _RECIPE_ADDED_DEFAULTS = {"optimizer": "sgd", "betas": [0.9, 0.999], "shape": "step", "warmup_epochs": 0,
@@ -59,17 +65,24 @@ class Identity:
         return {"baseline": self.baseline, "pruned": self.pruned, "cell": self.cell}
 
 
+def _without_files(group: str, node: Any) -> Dict[str, Any]:
+    return {k: v for k, v in _plain(node).items() if k not in _FILE_FIELDS[group]}
+
+
 def baseline_payload(cfg: BenchmarkConf) -> Dict[str, Any]:
     dataset = {k: v for k, v in _plain(cfg.dataset).items() if k not in _DATASET_LOCATION_FIELDS}
-    recipe = {k: v for k, v in _plain(cfg.recipe).items() if k not in _RECIPE_NAME_FIELDS}
-    recipe = _without(recipe, _RECIPE_ADDED_DEFAULTS)
-    return {"dataset": dataset, "model": _plain(cfg.model), "recipe": recipe, "seed": cfg.seed.baseline}
+    recipe = _without({k: v for k, v in _plain(cfg.recipe).items() if k not in _RECIPE_NAME_FIELDS},
+                      _RECIPE_ADDED_DEFAULTS)
+    payload = {"dataset": dataset, "model": _without_files("model", cfg.model), "recipe": recipe,
+               "seed": cfg.seed.baseline}
+    return payload | model_fingerprint(cfg.model)
 
 
 def identity(cfg: BenchmarkConf, retrain_epochs: int) -> Identity:
     """The three stage identities of one cell, each built on the one before."""
     baseline = "base-" + digest(baseline_payload(cfg))
-    pruned = "prune-" + digest({"baseline": baseline, "pruner": _plain(cfg.pruner), "seed": cfg.seed.prune})
+    pruned = "prune-" + digest({"baseline": baseline, "pruner": _without_files("pruner", cfg.pruner),
+                                "seed": cfg.seed.prune} | pruning.fingerprint(cfg.pruner))
     payload = {"pruned": pruned, "schedule": _without(_plain(cfg.schedule), _SCHEDULE_ADDED_DEFAULTS),
                "epochs": retrain_epochs, "seed": cfg.seed.retrain}
     # Options added later enter only when used, so every existing cell keeps its name.

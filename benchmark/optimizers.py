@@ -17,6 +17,7 @@ from benchmark.errors import ConfigError
 from benchmark.schema import RecipeConf
 
 
+
 def _sgd(params: Iterable, recipe: RecipeConf, lr: float, momentum: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=recipe.weight_decay,
                            nesterov=recipe.nesterov)

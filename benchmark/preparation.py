@@ -21,11 +21,9 @@ import torch
 from torch import nn
 
 from benchmark import pruning, recalibration, rewinding, schedules
-from benchmark.data import Loader
 from benchmark.distill import Distiller
 from benchmark.schema import BenchmarkConf, ScheduleConf
 from benchmark.seeding import seed_everything
-from benchmark.stages import Stage
 
 # The keys a round's record may gain here, copied into the cell record's ``retraining``.
 RECORDED = ("allr", "lrw_source", "rewound_to_epoch", "budget", "bn_recalibration", "distill")
@@ -73,15 +71,15 @@ def reinitialise(model: nn.Module, fresh_dense: nn.Module, history: Dict[str, An
 
 @dataclass
 class Prepared:
-    schedule: ScheduleConf  # the schedule, with what the pruning or baseline decided filled in
+    schedule: ScheduleConf  # the plain schedule, with what the pruning or baseline decided filled in
     epochs: int  # epochs to train: T, or Scratch's own count
     criterion: Optional[Callable] = None
     distiller: Optional[Distiller] = None
     info: Dict[str, Any] = field(default_factory=dict)
 
 
-def prepare(cfg: BenchmarkConf, base: Stage, before: nn.Module, model: nn.Module, history: Dict[str, Any], epochs: int,
-            loader: Loader, dense: Callable[[int], nn.Module], image_size: int, round_index: int) -> Prepared:
+def prepare(cfg: BenchmarkConf, base: Any, before: nn.Module, model: nn.Module, history: Dict[str, Any], epochs: int,
+            loader: Any, dense: Callable[[int], nn.Module], image_size: int, round_index: int) -> Prepared:
     """Settle the round's schedule, weights, epochs and criterion. ``before`` is the model this
     round pruned; ``dense(seed)`` builds a freshly initialised dense model."""
     schedule, recipe = cfg.schedule, cfg.recipe

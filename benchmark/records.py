@@ -23,7 +23,10 @@ TERMINAL_STATUSES = ("finished", "diverged")
 def reductions(before: Dict[str, Any], after: Dict[str, Any]) -> Dict[str, float]:
     """The size reductions of a pruned model against its dense one, the one definition the
     cell, plan mode and the tables share: percent of parameters and of FLOPs removed, and
-    the fraction of parameters gone (masked weights count as gone)."""
+    the fraction of parameters gone (masked weights count as gone). Counts that could not be
+    made (``None``: plan mode for a pruner that needs data) give ``None``."""
+    if after["params"] is None or after["flops"] is None:
+        return {"params_reduction_pct": None, "flops_reduction_pct": None, "sparsity": None}
     return {
         "params_reduction_pct": 100.0 * (1 - after["params"] / before["params"]),
         "flops_reduction_pct": 100.0 * (1 - after["flops"] / before["flops"]),
@@ -47,6 +50,7 @@ class CellRecord:
     metrics: Dict[str, Any] = field(default_factory=dict)
     model: Dict[str, Any] = field(default_factory=dict)
     history: List[Dict[str, Any]] = field(default_factory=list)
+    retraining: Dict[str, Any] = field(default_factory=dict)  # what pruning decided: ALLR's rate, KD seconds, ...
     seconds: Dict[str, float] = field(default_factory=dict)
     diverged: Optional[Dict[str, Any]] = None  # {"stage", "epoch"[, "round"]} when status == diverged
     rounds: Optional[List[Dict[str, Any]]] = None  # iterative pruning: one entry per round

@@ -303,4 +303,3 @@ def lr_momentum(step: int, steps_per_epoch: int, epochs: int, schedule: Schedule
 def lr_at_epoch_start(steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> List[float]:
     """The learning rate of the first iteration of each of the T epochs (plan mode, figures)."""
     return [lr_momentum(e * steps_per_epoch, steps_per_epoch, epochs, schedule, recipe)[0] for e in range(epochs)]
-

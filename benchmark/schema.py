@@ -8,7 +8,7 @@ Hydra composes the config, before any data is touched or any model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
@@ -54,9 +54,19 @@ class ImageFolderDatasetConf(DatasetConf):
 class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
-    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50
+    name: str = MISSING  # resnet20 | resnet32 | resnet56 | resnet110 | vgg16 | resnet18 | resnet34 | resnet50 | custom
     width: float = 1.0  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
+    weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
+
+
+@dataclass
+class CustomModelConf(ModelConf):
+    """Any constructor as the dense network: ``_target_(**kwargs, num_classes=dataset.num_classes)``."""
+
+    name: str = "custom"
+    _target_: str = MISSING  # module.callable, e.g. torchvision.models.mobilenet_v2
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # constructor arguments (num_classes comes from the data)
 
 
 @dataclass
@@ -83,7 +93,7 @@ class RecipeConf:
 class PrunerConf:
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
-    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured
+    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | torch_pruning | custom | checkpoint
     variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
     ratio: float = 0.0  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = None  # per-stage ratios (ResNets), overriding ratio
@@ -94,6 +104,38 @@ class PrunerConf:
     round_to: int = 1  # keep a multiple of this many filters per layer (8: hardware-friendly)
     target_reduction: Optional[float] = None  # find the uniform ratio reaching this reduction
     target_metric: str = "params"  # params | flops: what target_reduction measures
+    widths_from: Optional[str] = None  # random: the per-layer widths of this pruned checkpoint
+
+
+@dataclass
+class TorchPruningConf(PrunerConf):
+    """Any Torch-Pruning importance through its own pruner over the dependency graph."""
+
+    name: str = "torch_pruning"
+    ratio: float = 0.5
+    # A ``_target_`` node: torch_pruning.importance.<Class> plus its keyword arguments.
+    importance: Dict[str, Any] = field(
+        default_factory=lambda: {"_target_": "torch_pruning.importance.MagnitudeImportance"})
+    global_pruning: bool = False  # rank channels across all groups instead of pruning each by ratio
+
+
+@dataclass
+class CustomPrunerConf(PrunerConf):
+    """A user's callable ``fn(model, example_inputs, batches, seed=..., **kwargs)`` (pruning/custom.py)."""
+
+    name: str = "custom"
+    function: str = MISSING  # module:callable, importable from the working directory or PYTHONPATH
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the callable; part of the identity
+
+
+@dataclass
+class CheckpointPrunerConf(PrunerConf):
+    """A network pruned by another method's code, retrained from its file (pruning/checkpoint.py)."""
+
+    name: str = "checkpoint"
+    path: str = MISSING  # tp.state_dict of the configured model, or a plain state dict; its SHA-256 is identity
+    # A _target_ node building the pruned model, for a plain state dict of another constructor ({}: none).
+    architecture: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -284,14 +326,21 @@ class PackedSlurmConf(SlurmQueueConf):
 
 def register_configs() -> None:
     """Store every schema; called by the entry point, never at import time."""
+    from benchmark.launch.dirnames import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=BenchmarkConf)
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
     cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConf)
     cs.store(group="dataset", name="base_imagefolder", node=ImageFolderDatasetConf)
     cs.store(group="model", name="base_model", node=ModelConf)
+    cs.store(group="model", name="base_custom", node=CustomModelConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
+    cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
+    cs.store(group="pruner", name="base_custom", node=CustomPrunerConf)
+    cs.store(group="pruner", name="base_checkpoint", node=CheckpointPrunerConf)
     cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)
@@ -301,8 +350,8 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_wr", node=WRScheduleConf)
     cs.store(group="schedule", name="base_scratch", node=ScratchScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
-    cs.store(group="distill", name="base_distill", node=DistillConf)
     cs.store(group="seed", name="base_seed", node=SeedConf)
+    cs.store(group="distill", name="base_distill", node=DistillConf)
     # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
     cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
     cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")

@@ -9,6 +9,7 @@ baseline twice, and the kernel releases the lock of a process that dies.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,11 +24,13 @@ from benchmark.artefacts import atomic_save, load_checkpoint, locked, read_json,
 from benchmark.data import Data, Loader, image_size
 from benchmark.identity import Identity
 from benchmark.models import build_model
+from benchmark.models.custom import model_fingerprint
+from benchmark.models.weights import load_weights
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.seeding import seed_everything
 from benchmark.schema import BenchmarkConf, OriginalScheduleConf
-from benchmark.train import TrainSettings, evaluate, train
+from benchmark.train import TrainResult, TrainSettings, evaluate, train
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ def pruning_spec(cfg: BenchmarkConf, model: nn.Module) -> pruning.PruningSpec:
     """The pruner config resolved for this model, a target size turned into a ratio."""
     spec = pruning.resolve(cfg.pruner, cfg.model.name)
     pruning.validate(spec, model)
+    if cfg.model.weights is not None:  # the released baseline must fit before anything trains
+        load_weights(copy.deepcopy(model), cfg.model.weights)
+    pruning.check_files(spec, model, cfg.dataset.num_classes, image_size(cfg.dataset))
     if cfg.pruner.target_reduction is not None:
         spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction,
                                     image_size=image_size(cfg.dataset))
@@ -80,6 +86,23 @@ def latency(cfg: BenchmarkConf, model: nn.Module) -> Optional[Dict[str, Any]]:
     return forward_latency(model, cfg.latency.batch, cfg.latency.warmup, cfg.latency.repeats, image_size(cfg.dataset))
 
 
+def _train_baseline(cfg: BenchmarkConf, model: nn.Module, folder: Path, data: Data,
+                    log_epoch: Callable[[Dict[str, float]], None]) -> TrainResult:
+    """Train the dense model with the original recipe, keeping the weight snapshots of the
+    epochs E - T that weight rewinding (``schedule=wr``) needs."""
+    keep = rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs,
+                                     schedules.retrain_epochs(cfg.budget, cfg.recipe))
+    snapshot = rewinding.snapshotter(model, folder, keep)
+
+    def on_epoch(row: Dict[str, float]) -> None:
+        snapshot(row)
+        log_epoch(row)
+
+    return train(model, data.train(cfg.seed.baseline), epochs=cfg.recipe.epochs, schedule=OriginalScheduleConf(),
+                 recipe=cfg.recipe, checkpoint=folder / "checkpoint.pt", desc="baseline",
+                 settings=TrainSettings.of(cfg), val_loader=data.evals.get("val"), on_epoch=on_epoch)
+
+
 def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.device,
              log_epoch: Callable[[Dict[str, float]], None]) -> Stage:
     """The trained dense model: loaded from the cache, trained with the original recipe, or
@@ -92,30 +115,25 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
         if saved is not None:
             model.load_state_dict(saved["state_dict"])
             return Stage(model, saved["meta"])
-        began, history, trace = time.perf_counter(), [], []
+        began, history, trace, source = time.perf_counter(), [], [], "trained"
         diverged = read_json(folder / "diverged.json")
         if diverged is not None:  # the same settings diverge again: no need to retrain to find out
             raise StageDiverged("baseline", diverged["epoch"])
-        if not cfg.model.pretrained:
-            keep = rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs,
-                                             schedules.retrain_epochs(cfg.budget, cfg.recipe))
-            snapshot = rewinding.snapshotter(model, folder, keep)  # weights of epochs E - T, for schedule=wr
-
-            def on_epoch(row: Dict[str, float]) -> None:
-                snapshot(row)
-                log_epoch(row)
-
-            result = train(model, data.train(cfg.seed.baseline), epochs=cfg.recipe.epochs,
-                           schedule=OriginalScheduleConf(), recipe=cfg.recipe, checkpoint=folder / "checkpoint.pt",
-                           desc="baseline", settings=TrainSettings.of(cfg), val_loader=evals.get("val"),
-                           on_epoch=on_epoch)
+        if cfg.model.weights is not None:
+            load_weights(model, cfg.model.weights)
+            source = "loaded"
+        elif cfg.model.pretrained:
+            source = "pretrained"
+        else:
+            result = _train_baseline(cfg, model, folder, data, log_epoch)
             if result.status != "finished":
                 write_json({"stage": "baseline", "epoch": result.diverged_epoch}, folder / "diverged.json",
                            enabled=distributed.is_main())
                 (folder / "checkpoint.pt").unlink(missing_ok=True)
                 raise StageDiverged("baseline", result.diverged_epoch)
             history, trace = result.history, result.lr_trace
-        meta = {"identity": ident.baseline, "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+        meta = {"identity": ident.baseline, "source": source, "weights": model_fingerprint(cfg.model).get("weights"),
+                "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
                 "lr_trace": trace,  # the rate of every iteration, as [lr, count] runs: exact LRW replays it
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
@@ -145,7 +163,11 @@ def pruned(cfg: BenchmarkConf, ident: Identity, spec: pruning.PruningSpec, base:
         began = time.perf_counter()
         model = dense_model(cfg, device)
         model.load_state_dict(base.model.state_dict())
-        history = pruning.prune(model, spec, cfg.seed.prune, pruning_batches(cfg, data), image_size=image_size(cfg.dataset))
+        if spec.name == "checkpoint":  # a network pruned elsewhere: loaded, not pruned
+            model, history = pruning.checkpoint.load_pruned(model, spec, cfg.dataset.num_classes, image_size(cfg.dataset))
+        else:
+            history = pruning.prune(model, spec, cfg.seed.prune, pruning_batches(cfg, data),
+                                    image_size=image_size(cfg.dataset))
         meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, data.evals, cfg.fast),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}

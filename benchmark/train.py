@@ -88,7 +88,8 @@ def train(
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch.
     ``settings.fast`` turns on the device's speed settings, and ``torch.compile`` of the training
     forward when at least ``settings.compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`).
-    ``criterion(logits, labels, images)`` replaces cross-entropy (distillation, :mod:`benchmark.distill`)."""
+    ``criterion(logits, labels, images)`` replaces cross-entropy (knowledge distillation,
+    :mod:`benchmark.distill`)."""
     progress, fast, compile_min_steps = settings.progress, settings.fast, settings.compile_min_steps
     model, autocast, channels_last = fast_path(model, loader.device, fast)
     steps = len(loader)
@@ -148,8 +149,7 @@ def train(
             history.append(row)
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                          "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history,
-                         "lr_trace": trace.runs}, checkpoint,
-                        enabled=distributed.is_main())
+                         "lr_trace": trace.runs}, checkpoint, enabled=distributed.is_main())
             log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
                      row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
             if on_epoch is not None:

@@ -12,7 +12,7 @@ from benchmark.errors import ConfigError
 from benchmark.identity import identity
 from benchmark.schema import (CLRScheduleConf, FTScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf,
                               SLRScheduleConf)
-from benchmark.train import train
+from benchmark.train import TrainSettings, train
 from tests.conftest import compose_config
 
 COSINE = RecipeConf(epochs=12, lr=0.4, milestones=[], shape="cosine", warmup_epochs=3, min_lr=0.004)
@@ -94,7 +94,8 @@ def test_training_under_an_adamw_cosine_recipe_uses_adamw_state(tmp_path):
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
     recipe = RecipeConf(optimizer="adamw", epochs=2, lr=1e-3, shape="cosine", warmup_epochs=1, milestones=[])
     result = train(model, DeviceLoader(split, 32, torch.device("cpu"), True, seed=0), epochs=2,
-                   schedule=OriginalScheduleConf(), recipe=recipe, checkpoint=tmp_path / "c.pt", desc="adamw")
+                   schedule=OriginalScheduleConf(), recipe=recipe, checkpoint=tmp_path / "c.pt", desc="adamw",
+                   settings=TrainSettings(progress="off"))
     assert [row["lr"] for row in result.history] == pytest.approx([0.0, 1e-3])  # warm-up starts from 0
     state = torch.load(tmp_path / "c.pt", weights_only=False)["optimizer"]["state"]
     assert "exp_avg_sq" in next(iter(state.values()))

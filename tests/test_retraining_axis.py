@@ -16,7 +16,7 @@ from benchmark.errors import ConfigError
 from benchmark.identity import identity
 from benchmark.recalibration import recalibrate
 from benchmark.rewinding import LrTrace, recorded_tail, rewind, snapshot_path
-from benchmark.schema import BudgetAwareScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf
+from benchmark.schema import BudgetAwareScheduleConf, LRWScheduleConf, RecipeConf
 from tests.conftest import compose_config
 
 warnings.filterwarnings("ignore", message=".*lr_scheduler.*")
@@ -98,14 +98,16 @@ def test_kd_loss_by_hand():
 def test_exact_lrw_replay_equals_recipe_lrw_on_a_step_recipe(tmp_path):
     from benchmark.data import DeviceLoader, synthetic_splits
     from benchmark.schema import SyntheticDatasetConf
-    from benchmark.train import train
+    from benchmark.schema import OriginalScheduleConf
+    from benchmark.train import TrainSettings, train
 
     split, _ = synthetic_splits(SyntheticDatasetConf(train_size=96, test_size=8))
     recipe = RecipeConf(epochs=6, lr=0.05, milestones=[2, 4], gamma=0.5)
     torch.manual_seed(0)
     result = train(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)),
                    DeviceLoader(split, 32, torch.device("cpu"), True, seed=0), epochs=6,
-                   schedule=OriginalScheduleConf(), recipe=recipe, checkpoint=tmp_path / "c.pt", desc="baseline")
+                   schedule=OriginalScheduleConf(), recipe=recipe, checkpoint=tmp_path / "c.pt", desc="baseline",
+                   settings=TrainSettings(progress="off"))
     assert len(result.lr_trace) == 3, "a step recipe records three runs"
     for epochs in (1, 3, 6):
         derived = [schedules.lr_momentum(s, 3, epochs, LRWScheduleConf(), recipe)[0] for s in range(epochs * 3)]
@@ -267,19 +269,3 @@ def test_tables_and_lr_figure_cover_the_new_schedules_and_kd(tmp_path):
     _, lines = figures.lr_schedules(10, steps, recipe, confs)
     assert set(lines["lr"]) == {"ft", "wr", "clr", "llr", "allr"}  # Scratch-B runs its own length: left out
     assert max(lines["lr"]["allr"].get_ydata()) == pytest.approx(0.05)
-
-
-def test_plan_mode_says_allr_is_decided_after_pruning_and_derives_a_cosine_recipe(tiny_cfg):
-    from benchmark.plan import format_plan, plan_cell
-
-    text = format_plan(plan_cell(tiny_cfg("schedule=allr")), "text")
-    assert "decided after pruning" in text and "epoch    0" not in text
-    plan = plan_cell(tiny_cfg("schedule=ft", "recipe=vit_cifar", "recipe.epochs=4", "recipe.warmup_epochs=1"))
-    assert plan["derivation"][0].startswith("recipe    adamw (beta1 0.9, weight decay 0.05)")
-    assert "FT: constant lr_orig(E - 1)" in plan["derivation"][1] and "beta1 0.9" in plan["derivation"][1]
-    assert plan["lr_at_epoch_start"] == pytest.approx([schedules.final_original_lr(plan_cfg_recipe())] * 2)
-
-
-def plan_cfg_recipe():
-    return RecipeConf(optimizer="adamw", epochs=4, lr=1e-3, weight_decay=0.05, shape="cosine", min_lr=1e-5,
-                      warmup_epochs=1, milestones=[])

@@ -14,6 +14,7 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.models.cifar import VGG16_WIDTHS, CifarResNet, CifarVGG
+from benchmark.models.custom import build_custom
 from benchmark.schema import ModelConf
 
 __all__ = ["FAMILIES", "MODELS", "build_model", "model_constructor", "model_family"]
@@ -42,6 +43,7 @@ MODELS: Dict[str, Callable[[ModelConf, int], nn.Module]] = {
     "resnet18": _torchvision_resnet(18),
     "resnet34": _torchvision_resnet(34),
     "resnet50": _torchvision_resnet(50),
+    "custom": build_custom,  # model._target_ with model.kwargs (benchmark/models/custom.py)
 }
 
 

@@ -13,14 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
 from benchmark.schema import PrunerConf
 
-# The pruner registry: name -> kind. Structured pruners remove filters (their scores are
-# ``benchmark.pruning.structured.SCORES``), unstructured ones attach masks (their methods are
-# ``benchmark.pruning.unstructured.METHODS``); ``none`` keeps the baseline whole.
+# The pruner registry: name -> kind. Structured pruners remove filters of the convs a model
+# lists (their scores are ``benchmark.pruning.structured.SCORES``, with the dependency-graph
+# fallback of ``benchmark.pruning.graph`` for other models); ``graph`` prunes through any
+# Torch-Pruning importance (``pruning/graph.py``); unstructured ones attach masks
+# (``benchmark.pruning.unstructured.METHODS``); ``external`` ones take a user's callable or a
+# checkpoint pruned elsewhere (``pruning/external.py``); ``none`` keeps the baseline whole.
 PRUNERS: Dict[str, str] = {
     "none": "none",
     "l1": "structured",
@@ -28,9 +31,14 @@ PRUNERS: Dict[str, str] = {
     "taylor": "structured",
     "mwp": "unstructured",
     "random_unstructured": "unstructured",
+    "torch_pruning": "graph",
+    "custom": "external",
+    "checkpoint": "external",
 }
 STRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "structured")
 UNSTRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "unstructured")
+GRAPH = tuple(name for name, kind in PRUNERS.items() if kind == "graph")
+EXTERNAL = tuple(name for name, kind in PRUNERS.items() if kind == "external")
 
 
 def pruner_kind(name: str) -> str:
@@ -51,10 +59,25 @@ class PruningSpec:
     rounds: int = 1
     taylor_batches: int = 10
     round_to: int = 1  # keep a multiple of this many filters (hardware-friendly widths)
+    importance: Optional[Dict[str, Any]] = None  # torch_pruning: the importance node (_target_ + kwargs)
+    global_pruning: bool = False  # torch_pruning: rank channels across groups instead of per group
+    function: Optional[str] = None  # custom: "module:callable"
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # custom: the callable's own settings
+    path: Optional[str] = None  # checkpoint: the pruned checkpoint file
+    architecture: Optional[Dict[str, Any]] = None  # checkpoint: a _target_ node building the pruned model
+    widths_from: Optional[str] = None  # random: take per-layer widths from this pruned checkpoint
 
     @property
     def structured(self) -> bool:
         return PRUNERS[self.name] == "structured"
+
+    @property
+    def graph(self) -> bool:
+        return self.name in GRAPH
+
+    @property
+    def external(self) -> bool:
+        return self.name in EXTERNAL
 
     @property
     def unstructured(self) -> bool:
@@ -79,6 +102,8 @@ def resolve(pruner: PrunerConf, model_name: str) -> PruningSpec:
         rounds=int(pruner.rounds),
         taylor_batches=int(pruner.taylor_batches),
         round_to=int(pruner.round_to),
+        widths_from=pruner.widths_from,
+        **_extra_fields(pruner),
     )
     if pruner.variant is not None:
         table = variants().get(model_name, {})
@@ -91,6 +116,21 @@ def resolve(pruner: PrunerConf, model_name: str) -> PruningSpec:
     return PruningSpec(**fields)
 
 
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def _extra_fields(pruner: PrunerConf) -> Dict[str, Any]:
+    """The settings only the generic pruners have (their schemas extend PrunerConf)."""
+    if pruner.name == "torch_pruning":
+        return dict(importance=_plain(pruner.importance), global_pruning=bool(pruner.global_pruning))
+    if pruner.name == "custom":
+        return dict(function=pruner.function, kwargs=dict(_plain(pruner.kwargs)))
+    if pruner.name == "checkpoint":
+        return dict(path=pruner.path, architecture=_plain(pruner.architecture))
+    return {}
+
+
 def validate(spec: PruningSpec, model: Any) -> None:
     """One-line errors for a spec this model cannot take, before any training."""
     if spec.rounds < 1:
@@ -101,10 +141,16 @@ def validate(spec: PruningSpec, model: Any) -> None:
         if not 0.0 < spec.sparsity < 1.0:
             raise ConfigError(f"pruner.sparsity={spec.sparsity} must lie in (0, 1) for pruner={spec.name}")
         return
+    if spec.widths_from is not None and spec.name != "random":
+        raise ConfigError(f"pruner.widths_from applies to pruner=random, not {spec.name}")
+    if spec.external or spec.widths_from is not None:
+        _validate_external(spec)
+        return
+    if spec.graph or (spec.structured and not hasattr(model, "prunable_convs")):
+        _validate_graph(spec, model)
+        return
     if not spec.structured:
         return
-    if not hasattr(model, "prunable_convs"):
-        raise ConfigError(f"pruner={spec.name} cannot prune {type(model).__name__}: it lists no prunable convs")
     convs = model.prunable_convs()
     if spec.widths is not None and len(spec.widths) != len(convs):
         raise ConfigError(f"pruner widths list {len(spec.widths)} convs; this model has {len(convs)}")
@@ -121,6 +167,35 @@ def validate(spec: PruningSpec, model: Any) -> None:
         raise ConfigError(f"pruner.skip_layers {unknown} are not prunable layer ids of this model: {sorted(known)}")
     if spec.name == "taylor" and not hasattr(model, "batchnorm_after"):
         raise ConfigError(f"pruner=taylor needs the BN after each conv; {type(model).__name__} does not name them")
+
+
+def _validate_graph(spec: PruningSpec, model: Any) -> None:
+    """Torch-Pruning's pruner takes one ratio; a skip list needs the model's ``prunable_convs``."""
+    listed = hasattr(model, "prunable_convs")
+    if spec.stage_ratios is not None or spec.widths is not None or (spec.skip_layers and not listed):
+        what = "pruner.stage_ratios / variant" if listed else "pruner.stage_ratios / skip_layers / variant"
+        raise ConfigError(f"{what} cannot steer pruner={spec.name} on {type(model).__name__}: "
+                          "the graph pruner prunes by one pruner.ratio")
+    if spec.skip_layers:
+        known = {layer_id for layer_id, _, _ in model.prunable_convs()}
+        unknown = sorted(set(spec.skip_layers) - known)
+        if unknown:
+            raise ConfigError(f"pruner.skip_layers {unknown} are not prunable layer ids of this model: {sorted(known)}")
+    if not 0.0 <= spec.ratio < 1.0:
+        raise ConfigError(f"pruner.ratio={spec.ratio} must lie in [0, 1)")
+    if spec.graph and (spec.importance is None or "_target_" not in spec.importance):
+        raise ConfigError("pruner.importance._target_ must name a Torch-Pruning importance, "
+                          "e.g. torch_pruning.importance.MagnitudeImportance")
+
+
+def _validate_external(spec: PruningSpec) -> None:
+    """What the custom / checkpoint pruners need; their callables and files are checked on use."""
+    if spec.name == "custom" and not spec.function:
+        raise ConfigError("pruner.function must name module:callable for pruner=custom")
+    if spec.name == "checkpoint" and not spec.path:
+        raise ConfigError("pruner.path must name a pruned checkpoint for pruner=checkpoint")
+    if (spec.name == "checkpoint" or spec.widths_from is not None) and spec.rounds != 1:
+        raise ConfigError(f"pruner.rounds={spec.rounds}: a checkpoint's widths are pruned once; use rounds=1")
 
 
 def with_ratio(spec: PruningSpec, ratio: float) -> PruningSpec:
