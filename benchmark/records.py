@@ -54,7 +54,6 @@ class CellRecord:
     seconds: Dict[str, float] = field(default_factory=dict)
     diverged: Optional[Dict[str, Any]] = None  # {"stage", "epoch"[, "round"]} when status == diverged
     rounds: Optional[List[Dict[str, Any]]] = None  # iterative pruning: one entry per round
-    retraining: Dict[str, Any] = field(default_factory=dict)  # what pruning or the baseline decided (benchmark.preparation)
 
     @property
     def done(self) -> bool:
