@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import torch
 from torch import nn
 
+from benchmark.data import Loader
 from benchmark.errors import ConfigError
 
 
@@ -24,7 +25,7 @@ def validate(fraction: Optional[float]) -> None:
 
 
 @torch.no_grad()
-def recalibrate(model: nn.Module, loader: Any, fraction: float, epoch: int = 0) -> Dict[str, float]:
+def recalibrate(model: nn.Module, loader: Loader, fraction: float, epoch: int = 0) -> Dict[str, float]:
     """Re-estimate every BatchNorm's statistics over the first ``fraction`` of one training epoch."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     began = time.perf_counter()

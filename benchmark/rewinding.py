@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from torch import nn
 
-from benchmark import pruning
+from benchmark import distributed, pruning
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.errors import ConfigError
 
@@ -72,13 +72,14 @@ def snapshot_epochs(keep: Sequence[int], schedule_name: str, baseline_epochs: in
 def snapshotter(model: nn.Module, folder: Path, epochs: Sequence[int]) -> Callable[[Dict[str, float]], None]:
     """An ``on_epoch`` callback saving the weights after each kept epoch (and, now, the initial ones)."""
     keep = set(epochs)
+    main = distributed.is_main()  # every rank trains the baseline; one writes
     if 0 in keep and not snapshot_path(folder, 0).exists():
-        atomic_save({"state_dict": model.state_dict(), "epoch": 0}, snapshot_path(folder, 0))
+        atomic_save({"state_dict": model.state_dict(), "epoch": 0}, snapshot_path(folder, 0), enabled=main)
 
     def save(row: Dict[str, float]) -> None:
         done = int(row["epoch"]) + 1
         if done in keep:
-            atomic_save({"state_dict": model.state_dict(), "epoch": done}, snapshot_path(folder, done))
+            atomic_save({"state_dict": model.state_dict(), "epoch": done}, snapshot_path(folder, done), enabled=main)
 
     return save
 

@@ -269,3 +269,16 @@ def test_tables_and_lr_figure_cover_the_new_schedules_and_kd(tmp_path):
     _, lines = figures.lr_schedules(10, steps, recipe, confs)
     assert set(lines["lr"]) == {"ft", "wr", "clr", "llr", "allr"}  # Scratch-B runs its own length: left out
     assert max(lines["lr"]["allr"].get_ydata()) == pytest.approx(0.05)
+
+
+def test_plan_mode_says_allr_is_decided_after_pruning_and_derives_an_adamw_recipe(tiny_cfg):
+    from benchmark.plan import format_plan, plan_cell
+
+    text = format_plan(plan_cell(tiny_cfg("schedule=allr")), "text")
+    assert "decided after pruning" in text and "epoch    0" not in text
+    plan = plan_cell(tiny_cfg("schedule=ft", "recipe=vit_cifar", "recipe.epochs=4", "recipe.warmup_epochs=1"))
+    assert plan["derivation"][0].startswith("recipe    adamw (beta1 0.9, weight decay 0.05)")
+    assert "FT: constant lr_orig(E - 1)" in plan["derivation"][1] and "beta1 0.9" in plan["derivation"][1]
+    recipe = RecipeConf(optimizer="adamw", epochs=4, lr=1e-3, weight_decay=0.05, shape="cosine", min_lr=1e-5,
+                        warmup_epochs=1, milestones=[])
+    assert plan["lr_at_epoch_start"] == pytest.approx([schedules.final_original_lr(recipe)] * 2)
