@@ -3,197 +3,238 @@
 The cell reports the *final-epoch* test accuracy: nothing is ever selected on the
 test set. Iterative pruning (``pruner.rounds > 1``) repeats prune-then-retrain, each
 round with the cell's schedule over the budget T, and records every round. The record
-(``record.json``) lands in the cell's cache folder, which makes a finished cell free to
-ask for again, and in the Hydra output folder of the run.
+(:class:`benchmark.records.CellRecord`) lands in the cell's cache folder, which makes a
+finished cell free to ask for again, and in the Hydra output folder of the run.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from benchmark import distributed, pruning, schedules, stages
-from benchmark.artefacts import atomic_save, load_checkpoint, write_json
-from benchmark.data import Data, image_size, open_data
+from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages
+from benchmark.artefacts import atomic_save, load_checkpoint
+from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity
+from benchmark.models import MODELS, build_model, model_family
 from benchmark.progress import MODES as PROGRESS_MODES
+from benchmark.records import CellRecord, finish_cell, read_record, reductions, write_record
+from benchmark.schema import BenchmarkConf, WandbConf
 from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, resolve_mode, tracked
-from benchmark.train import train
+from benchmark.train import TrainSettings, train
 
 log = logging.getLogger(__name__)
-TERMINAL_STATUSES = ("finished", "diverged")
 
 
-def validate(cfg: DictConfig) -> int:
+def validate(cfg: BenchmarkConf) -> int:
     """Check every setting that can fail without data; return the budget T in epochs."""
     for stage in ("baseline", "prune", "retrain"):
-        if cfg.seed[stage] < 0:
-            raise ConfigError(f"seed.{stage}={cfg.seed[stage]} must be >= 0")
+        if getattr(cfg.seed, stage) < 0:
+            raise ConfigError(f"seed.{stage}={getattr(cfg.seed, stage)} must be >= 0")
     if cfg.progress not in PROGRESS_MODES:
         raise ConfigError(f"progress={cfg.progress!r} is not one of: {', '.join(PROGRESS_MODES)}")
     if cfg.recipe.epochs <= 0 or cfg.recipe.batch_size <= 0:
         raise ConfigError("recipe.epochs and recipe.batch_size must be positive")
     resolve_mode(cfg.wandb.mode)
+    check_pairing(cfg)
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
     schedules.validate(cfg.schedule, cfg.recipe, epochs)
+    distill.validate(cfg.distill)
+    recalibration.validate(cfg.bn_recalibration)
+    rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, epochs)
     pruning.resolve(cfg.pruner, cfg.model.name)
     return epochs
 
 
-def read_record(path: Path) -> Optional[Dict[str, Any]]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def check_pairing(cfg: BenchmarkConf) -> None:
+    """A dataset, a model and a recipe written for different data fail in one line
+    (``dataset=imagenet`` with the CIFAR ResNet-56 and the CIFAR recipe, say)."""
+    family = dataset_entry(cfg.dataset.name).family
+    if model_family(cfg.model.name) not in ("any", family):
+        fitting = ", ".join(name for name in MODELS if model_family(name) in ("any", family))
+        raise ConfigError(f"model={cfg.model.name} is defined for {model_family(cfg.model.name)} data; "
+                          f"dataset={cfg.dataset.name} needs one of: {fitting}")
+    if cfg.recipe.name not in ("", family):
+        raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; "
+                          f"dataset={cfg.dataset.name} needs recipe={family}")
 
 
-def _record(cfg: DictConfig, ident: Identity, epochs: int, steps: int, device: torch.device) -> Dict[str, Any]:
-    return {
-        "identity": ident.as_dict(),
-        "name": cell_name(cfg, epochs),
-        "comparison": comparison_name(cfg, epochs),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "seeds": OmegaConf.to_container(cfg.seed),
-        "budget_epochs": epochs,
-        "steps_per_epoch": steps,
-        "environment": environment(device) | {"world_size": distributed.world_size()},
-    }
+def new_record(cfg: BenchmarkConf, ident: Identity, epochs: int, steps: int, device: torch.device) -> CellRecord:
+    """The record of a cell that has just started: what it is, where it runs."""
+    return CellRecord(
+        identity=ident.as_dict(),
+        name=cell_name(cfg, epochs),
+        comparison=comparison_name(cfg, epochs),
+        config=dataclasses.asdict(cfg),
+        seeds=dataclasses.asdict(cfg.seed),
+        budget_epochs=epochs,
+        steps_per_epoch=steps,
+        environment=environment(device) | {"world_size": distributed.world_size()},
+    )
 
 
-def _taylor_batches(cfg: DictConfig, data: Data) -> Callable:
-    """The first training batches of the pruning seed: what Taylor-FO-BN scores over."""
-    return lambda: (batch for _, batch in zip(range(cfg.pruner.taylor_batches), data.train(cfg.seed.prune).epoch(0)))
+@dataclass
+class Retrained:
+    """What the retraining rounds leave: the model, its pruning history, one entry per round."""
+
+    status: str
+    model: nn.Module
+    history: Dict[str, Any]
+    rounds: List[Dict[str, Any]]
+    diverged: Optional[Dict[str, Any]] = None
 
 
-def _retrain_rounds(cfg: DictConfig, spec: pruning.PruningSpec, start: stages.Stage, loader: Any,
-                    evals: Dict[str, Any], epochs: int, cell_dir: Path, tracker: Tracker,
-                    batches: Callable, device: torch.device) -> Dict[str, Any]:
-    """Retrain the pruned model; for iterative pruning, prune again and retrain each round.
-    A finished intermediate round is saved, so an interrupted cell resumes after it."""
-    model, history, rounds, first = start.model, start.pruning_history, [], 0
+def _resume_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, start: stages.Stage, cell_dir: Path,
+                   device: torch.device) -> Retrained:
+    """The model after the last finished intermediate round (saved), or the pruned model."""
     for r in reversed(range(spec.rounds - 1)):
         saved = load_checkpoint(cell_dir / f"round{r}.pt")
         if saved is not None:
             model = pruning.rebuild(stages.dense_model(cfg, device), saved["history"], image_size(cfg.dataset))
             model.load_state_dict(saved["state_dict"])
-            history, rounds, first = saved["history"], json.loads(saved["rounds"]), r + 1
-            break
-    for r in range(first, spec.rounds):
+            return Retrained("running", model, saved["history"], json.loads(saved["rounds"]))
+    return Retrained("running", start.model, start.pruning_history, [])
+
+
+def _dense(cfg: BenchmarkConf, device: torch.device, seed: int) -> nn.Module:
+    """A dense model initialised from ``seed`` (weight rewinding loads into it; Scratch keeps its weights)."""
+    seed_everything(seed)
+    return build_model(cfg.model, cfg.dataset.num_classes).to(device)
+
+
+def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.Stage, start: stages.Stage,
+                    loader: Loader, data: Data, epochs: int, cell_dir: Path, tracker: Tracker,
+                    device: torch.device) -> Retrained:
+    """Retrain the pruned model; for iterative pruning, prune again and retrain each round.
+    A finished intermediate round is saved, so an interrupted cell resumes after it."""
+    state = _resume_rounds(cfg, spec, start, cell_dir, device)
+    model, history, rounds = state.model, state.history, state.rounds
+    size, main = image_size(cfg.dataset), distributed.is_main()
+    for r in range(len(rounds), spec.rounds):
+        before = base.model
         if r > 0:
-            history = pruning.prune(model, spec, cfg.seed.prune + r, batches, history=history,
-                                    image_size=image_size(cfg.dataset))
-        info: Dict[str, Any] = {"round": r, **stages.model_counts(model, image_size(cfg.dataset))}
+            before = copy.deepcopy(model) if cfg.schedule.name == "allr" else model  # ALLR's d compares to it
+            history = pruning.prune(model, spec, cfg.seed.prune + r, stages.pruning_batches(cfg, data),
+                                    history=history, image_size=size)
+        info: Dict[str, Any] = {"round": r, **stages.model_counts(model, size)}
         seed_everything(cfg.seed.retrain + r)
+        prep = preparation.prepare(cfg, base, before, model, history, epochs, loader,
+                                   lambda seed: _dense(cfg, device, seed), size, r)
+        info.update(prep.info)
         desc = f"retrain {cfg.schedule.name}" + (f" round {r + 1}/{spec.rounds}" if spec.rounds > 1 else "")
 
         def log_epoch(row: Dict[str, float], offset: int = r * epochs) -> None:
             tracker.log({f"retrain/{k}": v for k, v in row.items()} | {"retrain/epoch": offset + row["epoch"]})
 
         # A fresh optimizer for the pruned model is built inside train, as in the paper.
-        result = train(model, loader, epochs, cfg.schedule, cfg.recipe, cell_dir / f"checkpoint-round{r}.pt",
-                       desc, cfg.progress, evals.get("val"), log_epoch, cfg.fast, cfg.compile_min_steps)
+        result = train(model, loader, epochs=prep.epochs, schedule=prep.schedule, recipe=cfg.recipe,
+                       checkpoint=cell_dir / f"checkpoint-round{r}.pt", desc=desc, settings=TrainSettings.of(cfg),
+                       val_loader=data.evals.get("val"), on_epoch=log_epoch, criterion=prep.criterion)
         info["history"] = result.history
+        if prep.distiller is not None:
+            info["distill"] = prep.distiller.summary(max(1, len(result.history)))
         if result.status != "finished":
             rounds.append(info)
-            return {"status": result.status, "model": model, "history": history, "rounds": rounds,
-                    "diverged": {"stage": "retrain", "round": r, "epoch": result.diverged_epoch}}
-        info["metrics"] = stages.evaluate_splits(model, evals, cfg.fast)
+            return Retrained(result.status, model, history, rounds,
+                             {"stage": "retrain", "round": r, "epoch": result.diverged_epoch})
+        info["metrics"] = stages.evaluate_splits(model, data.evals, cfg.fast)
         rounds.append(info)
         if r < spec.rounds - 1:
             atomic_save({"history": history, "state_dict": model.state_dict(), "rounds": json.dumps(rounds)},
-                        cell_dir / f"round{r}.pt")
+                        cell_dir / f"round{r}.pt", enabled=main)
         (cell_dir / f"checkpoint-round{r}.pt").unlink(missing_ok=True)
-    return {"status": "finished", "model": model, "history": history, "rounds": rounds}
+    return Retrained("finished", model, history, rounds)
 
 
-def run_cell(cfg: DictConfig, output_dir: Path) -> Dict[str, Any]:
+def _model_summary(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.Stage, pruned: stages.Stage,
+                   outcome: Retrained) -> Dict[str, Any]:
+    """Counts before and after pruning (after the last round when iterative), and latencies."""
+    after = outcome.rounds[-1] if spec.rounds > 1 else pruned.meta
+    return {
+        "params_before": base.meta["params"], "params_after": after["params"],
+        "flops_before": base.meta["flops"], "flops_after": after["flops"],
+        **reductions(base.meta, after),
+        "conv_sparsity": after["conv_sparsity"],
+        "spec": pruned.meta["spec"],
+        "baseline_source": base.meta.get("source", "trained"),  # trained | loaded (model.weights) | pretrained
+        "baseline_weights": base.meta.get("weights"),
+        "latency_dense": base.meta["latency"],
+        "latency_pruned": stages.latency(cfg, outcome.model) if spec.rounds > 1 else pruned.meta["latency"],
+    }
+
+
+def _complete(record: CellRecord, cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.Stage,
+              pruned: stages.Stage, outcome: Retrained, seconds: Dict[str, float]) -> CellRecord:
+    """Fill the record of a cell whose retraining ended (finished or diverged)."""
+    final = outcome.rounds[-1]
+    record.status, record.diverged = outcome.status, outcome.diverged
+    record.metrics = {"final_train_loss": final["history"][-1]["train_loss"] if final["history"] else None}
+    if outcome.status == "finished":
+        record.metrics.update(final["metrics"])
+    record.metrics["baseline_test_top1"] = base.meta["metrics"]["test_top1"]
+    record.metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
+    record.model = _model_summary(cfg, spec, base, pruned, outcome)
+    record.history, record.seconds = final["history"], seconds
+    # What the pruning or the baseline decided (ALLR's d, s and rate; KD's extra seconds; Scratch's epochs).
+    record.retraining = {k: final[k] for k in preparation.RECORDED if k in final}
+    record.rounds = outcome.rounds if spec.rounds > 1 else None
+    return record
+
+
+def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     """Run (or reuse) the cell that ``cfg`` describes and return its record."""
     began = time.perf_counter()
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
     cell_dir = Path(cfg.paths.cache) / "cells" / ident.cell
     done = read_record(cell_dir / "record.json")
-    if done is not None and done.get("status") in TERMINAL_STATUSES:
-        log.info("cell %s already %s: reusing its record", ident.cell, done["status"])
-        write_json(done, output_dir / "record.json")
+    if done is not None and done.done:
+        log.info("cell %s already %s: reusing its record", ident.cell, done.status)
+        write_record(done, output_dir)
         return done
 
     device = resolve_device(cfg.device)
     if distributed.init_from_env(device):  # several processes: DDP, rank 0 writes and logs
         device = distributed.local_device(device)
+    main = distributed.is_main()
     configure_backend(device, cfg.deterministic)
     spec = stages.pruning_spec(cfg, stages.dense_model(cfg, device))  # fails before any data or training
     data = open_data(cfg.dataset, cfg.recipe.batch_size, device)
-    evals = data.evals
     loader = data.train(cfg.seed.retrain)
-    record = _record(cfg, ident, epochs, len(loader), device)
-    record["status"] = "running"
-    write_json(record, output_dir / "record.json")
+    record = new_record(cfg, ident, epochs, len(loader), device)
+    write_record(record, output_dir, enabled=main)
 
-    wandb_cfg = cfg.wandb if distributed.is_main() else OmegaConf.create({"mode": "disabled"})
-    with tracked(wandb_cfg, record["config"], record["name"], record["comparison"], ident.cell, output_dir) as tracker:
+    wandb_cfg = cfg.wandb if main else WandbConf(mode="disabled")
+    with tracked(wandb_cfg, record.config, record.name, record.comparison, ident.cell, output_dir) as tracker:
         try:
             base = stages.baseline(cfg, ident, data, device,
                                    lambda row: tracker.log({f"baseline/{k}": v for k, v in row.items()}))
         except stages.StageDiverged as error:
-            record.update(status="diverged", diverged={"stage": error.stage, "epoch": error.epoch})
-            write_json(record, output_dir / "record.json")
-            return record
-        batches = _taylor_batches(cfg, data)
-        pruned = stages.pruned(cfg, ident, spec, base, evals, device, batches)
+            record.status, record.diverged = "diverged", {"stage": error.stage, "epoch": error.epoch}
+            record.seconds = {"cell": time.perf_counter() - began}
+            return finish_cell(record, tracker, cell_dir, output_dir, enabled=main)
+        pruned = stages.pruned(cfg, ident, spec, base, data, device)
         started = time.perf_counter()
-        outcome = _retrain_rounds(cfg, spec, pruned, loader, evals, epochs, cell_dir, tracker, batches, device)
-        retrain_seconds = time.perf_counter() - started
-        final = outcome["rounds"][-1]
-        model: nn.Module = outcome["model"]
-
-        metrics: Dict[str, Any] = {"final_train_loss": final["history"][-1]["train_loss"] if final["history"] else None}
-        if outcome["status"] == "finished":
-            metrics.update(final["metrics"])
-        else:
-            record["diverged"] = outcome["diverged"]
-        metrics["baseline_test_top1"] = base.meta["metrics"]["test_top1"]
-        metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
-        after = final if spec.rounds > 1 else pruned.meta
-        record.update(
-            status=outcome["status"],
-            metrics=metrics,
-            model={
-                "params_before": base.meta["params"], "params_after": after["params"],
-                "flops_before": base.meta["flops"], "flops_after": after["flops"],
-                "params_reduction_pct": 100.0 * (1 - after["params"] / base.meta["params"]),
-                "flops_reduction_pct": 100.0 * (1 - after["flops"] / base.meta["flops"]),
-                "sparsity": 1.0 - after["params"] / base.meta["params"],
-                "conv_sparsity": after["conv_sparsity"],
-                "spec": pruned.meta.get("spec"),
-                "latency_dense": base.meta.get("latency"),
-                "latency_pruned": stages.latency(cfg, model) if spec.rounds > 1 else pruned.meta.get("latency"),
-            },
-            history=final["history"],
-            seconds={"baseline": base.meta["seconds"], "prune": pruned.meta["seconds"],
-                     "retrain": retrain_seconds, "cell": time.perf_counter() - began},
-        )
-        if spec.rounds > 1:
-            record["rounds"] = outcome["rounds"]
-        summary = {k: v for k, v in metrics.items() if v is not None} | {"status": outcome["status"]}
-        summary |= {f"model/{k}": v for k, v in record["model"].items() if isinstance(v, (int, float))}
-        summary |= {f"seconds/{k}": v for k, v in record["seconds"].items()}
-        tracker.summarise(summary)
-        if outcome["status"] == "finished":
-            atomic_save({"history": outcome["history"], "state_dict": model.state_dict()}, cell_dir / "model.pt")
+        outcome = _retrain_rounds(cfg, spec, base, pruned, loader, data, epochs, cell_dir, tracker, device)
+        seconds = {"baseline": base.meta["seconds"], "prune": pruned.meta["seconds"],
+                   "retrain": time.perf_counter() - started, "cell": time.perf_counter() - began}
+        _complete(record, cfg, spec, base, pruned, outcome, seconds)
+        if outcome.status == "finished":
+            atomic_save({"history": outcome.history, "state_dict": outcome.model.state_dict()}, cell_dir / "model.pt",
+                        enabled=main)
             for r in range(spec.rounds - 1):
                 (cell_dir / f"round{r}.pt").unlink(missing_ok=True)
-        write_json(record, cell_dir / "record.json")
-        write_json(record, output_dir / "record.json")
-    return record
+        return finish_cell(record, tracker, cell_dir, output_dir, enabled=main)

@@ -9,32 +9,32 @@ So schedules stay free of any SGD assumption.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable
+from typing import Callable, Dict, Iterable
 
 import torch
 
 from benchmark.errors import ConfigError
+from benchmark.schema import RecipeConf
 
-Conf = Any
 
 
-def _sgd(params: Iterable, recipe: Conf, lr: float, momentum: float) -> torch.optim.Optimizer:
+def _sgd(params: Iterable, recipe: RecipeConf, lr: float, momentum: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=recipe.weight_decay,
                            nesterov=recipe.nesterov)
 
 
-def _adamw(params: Iterable, recipe: Conf, lr: float, momentum: float) -> torch.optim.Optimizer:
+def _adamw(params: Iterable, recipe: RecipeConf, lr: float, momentum: float) -> torch.optim.Optimizer:
     # Decoupled weight decay on every parameter, as torch.optim.AdamW applies it.
     return torch.optim.AdamW(params, lr=lr, betas=(momentum, recipe.betas[1]), weight_decay=recipe.weight_decay)
 
 
-OPTIMIZERS: Dict[str, Callable[[Iterable, Conf, float, float], torch.optim.Optimizer]] = {
+OPTIMIZERS: Dict[str, Callable[[Iterable, RecipeConf, float, float], torch.optim.Optimizer]] = {
     "sgd": _sgd,
     "adamw": _adamw,
 }
 
 
-def check(recipe: Conf) -> None:
+def check(recipe: RecipeConf) -> None:
     """One line naming the valid optimizers, or the bad setting, before training."""
     if recipe.optimizer not in OPTIMIZERS:
         raise ConfigError(f"recipe.optimizer={recipe.optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}")
@@ -42,17 +42,17 @@ def check(recipe: Conf) -> None:
         raise ConfigError(f"recipe.betas={list(recipe.betas)} must be two values in [0, 1)")
 
 
-def recipe_momentum(recipe: Conf) -> float:
+def recipe_momentum(recipe: RecipeConf) -> float:
     """The recipe's own momentum: SGD's ``momentum`` or AdamW's beta1."""
     return recipe.betas[0] if recipe.optimizer == "adamw" else recipe.momentum
 
 
-def has_momentum(recipe: Conf) -> bool:
+def has_momentum(recipe: RecipeConf) -> bool:
     """Whether cycling momentum means anything: SGD without momentum has none to cycle."""
     return recipe_momentum(recipe) > 0.0
 
 
-def build(params: Iterable, recipe: Conf, lr: float, momentum: float) -> torch.optim.Optimizer:
+def build(params: Iterable, recipe: RecipeConf, lr: float, momentum: float) -> torch.optim.Optimizer:
     check(recipe)
     return OPTIMIZERS[recipe.optimizer](params, recipe, lr, momentum)
 

@@ -13,16 +13,18 @@ from pathlib import Path
 from typing import Any, Dict
 
 import torch
-from omegaconf import DictConfig
 
 from benchmark import pruning, schedules, stages
-from benchmark.cell import TERMINAL_STATUSES, read_record, validate
+from benchmark.artefacts import read_json
+from benchmark.cell import validate
 from benchmark.derivation import describe
 from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
+from benchmark.records import read_record, reductions
+from benchmark.schema import BenchmarkConf
 
 
-def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
+def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
     """The cell's identity, counts, schedule and what the cache already holds."""
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
@@ -30,13 +32,9 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
     size = image_size(cfg.dataset)
     before = stages.model_counts(model, size)
     spec = stages.pruning_spec(cfg, model)
-    history = None
-    for r in range(spec.rounds):  # widths do not depend on the scores: L1 stands in for all
-        history = pruning.prune(model, spec, cfg.seed.prune + r, criterion="l1" if spec.structured else None,
-                                history=history, image_size=size)
-    after = stages.model_counts(model, size)
-    steps = math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size)
     cache = Path(cfg.paths.cache)
+    after = _pruned_counts(cfg, model, spec, size, cache / "pruned" / ident.pruned / "meta.json")
+    steps = math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size)
     record = read_record(cache / "cells" / ident.cell / "record.json")
     return {
         "name": cell_name(cfg, epochs),
@@ -45,9 +43,8 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "params_after": after["params"],
         "flops_before": before["flops"],
         "flops_after": after["flops"],
-        "params_reduction_pct": 100.0 * (1 - after["params"] / before["params"]),
-        "flops_reduction_pct": 100.0 * (1 - after["flops"] / before["flops"]),
-        "sparsity": 1.0 - after["params"] / before["params"],
+        **reductions(before, after),
+        "counts_exact": after["exact"],
         "pruning_ratio": spec.ratio if spec.stage_ratios is None else spec.stage_ratios,
         "rounds": spec.rounds,
         "budget_epochs": epochs,
@@ -60,9 +57,36 @@ def plan_cell(cfg: DictConfig) -> Dict[str, Any]:
         "cached": {
             "baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
             "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
-            "cell": record is not None and record.get("status") in TERMINAL_STATUSES,
+            "cell": record is not None and record.done,
         },
     }
+
+
+def _pruned_counts(cfg: BenchmarkConf, model: torch.nn.Module, spec: pruning.PruningSpec, size: int,
+                   cached_meta: Path) -> Dict[str, Any]:
+    """Counts after pruning, without data: structured widths do not depend on the scores (L1
+    stands in for every criterion), a checkpoint is read. A custom pruner's result is known only
+    once it has run (then from the cache); a global ranking's widths depend on the trained weights."""
+    meta = read_json(cached_meta)
+    if meta is not None and spec.rounds == 1:
+        return {"params": meta["params"], "flops": meta["flops"], "exact": True}
+    if spec.name == "custom":
+        return {"params": None, "flops": None, "exact": False}
+    if spec.name == "checkpoint":
+        model, _ = pruning.checkpoint.load_pruned(model, spec, cfg.dataset.num_classes, size)
+    else:
+        history = None
+        for r in range(spec.rounds):
+            history = pruning.prune(model, spec, cfg.seed.prune + r, criterion="l1" if spec.structured or spec.graph
+                                    else None, history=history, image_size=size)
+    counts = stages.model_counts(model, size)
+    return {"params": counts["params"], "flops": counts["flops"], "exact": not spec.global_pruning}
+
+
+def _count_line(label: str, before: int, after: Any, pct: Any, unit: str = "") -> str:
+    if after is None:
+        return f"{label}{before:,}{unit} -> known once the pruner has run"
+    return f"{label}{before:,} -> {after:,}{unit} (-{pct:.1f}%)"
 
 
 def format_plan(plan: Dict[str, Any], fmt: str) -> str:
@@ -73,8 +97,8 @@ def format_plan(plan: Dict[str, Any], fmt: str) -> str:
     lines = [
         f"cell      {plan['name']}",
         "identity  " + "  ".join(f"{k}={v}" for k, v in plan["identity"].items()),
-        f"params    {plan['params_before']:,} -> {plan['params_after']:,} (-{plan['params_reduction_pct']:.1f}%)",
-        f"FLOPs     {plan['flops_before']:,} -> {plan['flops_after']:,} MACs (-{plan['flops_reduction_pct']:.1f}%)",
+        _count_line("params    ", plan["params_before"], plan["params_after"], plan["params_reduction_pct"]),
+        _count_line("FLOPs     ", plan["flops_before"], plan["flops_after"], plan["flops_reduction_pct"], " MACs"),
         f"budget    T={plan['budget_epochs']} epochs x {plan['steps_per_epoch']} iterations"
         + (f" x {plan['rounds']} rounds" if plan["rounds"] > 1 else "") + " "
         f"(baseline E={plan['baseline_epochs']})",

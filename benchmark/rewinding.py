@@ -7,8 +7,13 @@ schedule.source=recorded`` replays the last T epochs exactly, whatever produced 
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from torch import nn
+
+from benchmark import pruning
+from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.errors import ConfigError
 
 
@@ -42,3 +47,53 @@ def recorded_tail(runs: Optional[Sequence[Sequence[float]]], epochs: int, steps_
         raise ConfigError(f"the baseline recorded {len(rates)} iterations, not E x iterations per epoch = "
                           f"{baseline_epochs} x {steps_per_epoch}: its iterations do not align with retraining")
     return rates[len(rates) - epochs * steps_per_epoch:]
+
+
+# --- Weight rewinding (Renda et al. 2020): the baseline's weights of epoch E - T -------------------
+
+
+def snapshot_path(baseline_folder: Path, epoch: int) -> Path:
+    """Where the baseline keeps its weights after ``epoch`` epochs (0: the initialisation)."""
+    return baseline_folder / "rewind" / f"epoch{epoch:04d}.pt"
+
+
+def snapshot_epochs(keep: Sequence[int], schedule_name: str, baseline_epochs: int, retrain_epochs: int) -> List[int]:
+    """The epochs a baseline keeps: those a sweep names (``rewind_epochs``) plus this cell's E - T under wr.
+    Snapshots are files beside the baseline, never part of its identity."""
+    epochs = set(int(e) for e in keep)
+    if schedule_name == "wr":
+        epochs.add(baseline_epochs - retrain_epochs)
+    bad = sorted(e for e in epochs if not 0 <= e <= baseline_epochs)
+    if bad:
+        raise ConfigError(f"rewind_epochs={bad} must lie in [0, recipe.epochs={baseline_epochs}]")
+    return sorted(epochs)
+
+
+def snapshotter(model: nn.Module, folder: Path, epochs: Sequence[int]) -> Callable[[Dict[str, float]], None]:
+    """An ``on_epoch`` callback saving the weights after each kept epoch (and, now, the initial ones)."""
+    keep = set(epochs)
+    if 0 in keep and not snapshot_path(folder, 0).exists():
+        atomic_save({"state_dict": model.state_dict(), "epoch": 0}, snapshot_path(folder, 0))
+
+    def save(row: Dict[str, float]) -> None:
+        done = int(row["epoch"]) + 1
+        if done in keep:
+            atomic_save({"state_dict": model.state_dict(), "epoch": done}, snapshot_path(folder, done))
+
+    return save
+
+
+def rewind(model: nn.Module, dense: nn.Module, history: Dict[str, Any], baseline_folder: Path, epoch: int,
+           image_size: int = 32) -> None:
+    """Reset the pruned ``model``'s surviving weights (same filters, same masks) to the baseline's
+    epoch-``epoch`` weights: the snapshot loaded into ``dense``, pruned by replaying ``history``."""
+    saved = load_checkpoint(snapshot_path(baseline_folder, epoch))
+    if saved is None:
+        raise ConfigError(f"schedule=wr needs the baseline's epoch-{epoch} weights, which {baseline_folder.name} did not "
+                          f"keep: list {epoch} in rewind_epochs when the baseline trains")
+    dense.load_state_dict(saved["state_dict"])
+    state = pruning.rebuild(dense, history, image_size).state_dict()
+    for key, value in model.state_dict().items():
+        if key.endswith("_mask"):  # unstructured: keep the pruned model's masks
+            state[key] = value
+    model.load_state_dict(state)

@@ -20,7 +20,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_HERE.parent), os.e
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.schema import register_configs  # noqa: E402
@@ -33,14 +33,15 @@ def main(cfg: DictConfig) -> float | dict | None:
     from benchmark.cell import run_cell
     from benchmark.plan import format_plan, plan_cell
 
+    conf = OmegaConf.to_object(cfg)  # the schema's dataclasses, once: every function below is typed
     try:
-        if cfg.mode == "plan":
-            plan = plan_cell(cfg)
-            print(format_plan(plan, cfg.plan.format), flush=True)
+        if conf.mode == "plan":
+            plan = plan_cell(conf)
+            print(format_plan(plan, conf.plan.format), flush=True)
             return plan
-        if cfg.mode != "run":
-            raise ConfigError(f"mode={cfg.mode!r} is not one of: run, plan")
-        record = run_cell(cfg, Path(HydraConfig.get().runtime.output_dir))
+        if conf.mode != "run":
+            raise ConfigError(f"mode={conf.mode!r} is not one of: run, plan")
+        record = run_cell(conf, Path(HydraConfig.get().runtime.output_dir))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -48,7 +49,7 @@ def main(cfg: DictConfig) -> float | dict | None:
         print(f"error: cannot write {error.filename or ''} ({error.strerror or error}); "
               "free space or point paths.cache / hydra.run.dir elsewhere", file=sys.stderr)
         sys.exit(3)
-    return record.get("metrics", {}).get("test_top1")
+    return record.metrics.get("test_top1")  # absent when the cell diverged
 
 
 if __name__ == "__main__":

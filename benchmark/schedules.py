@@ -16,20 +16,15 @@ docs/schedules.md derives each schedule in words.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Tuple
-
-from omegaconf import DictConfig, OmegaConf
+from typing import Callable, Dict, List, Tuple
 
 from benchmark.errors import ConfigError
 from benchmark.optimizers import check as check_optimizer
 from benchmark.optimizers import has_momentum, recipe_momentum
-from benchmark.schema import ScheduleConf
-
-# A config node: an OmegaConf DictConfig or any object with the schema's attributes.
-Conf = Any
+from benchmark.schema import BudgetConf, RecipeConf, ScheduleConf
 
 
-def retrain_epochs(budget: Conf, recipe: Conf) -> int:
+def retrain_epochs(budget: BudgetConf, recipe: RecipeConf) -> int:
     """Resolve the budget group to T epochs: the one place budgets change unit."""
     if (budget.epochs is None) == (budget.fraction is None):
         raise ConfigError("budget: set exactly one of budget.epochs or budget.fraction")
@@ -49,33 +44,43 @@ def retrain_epochs(budget: Conf, recipe: Conf) -> int:
 # --- The original recipe: lr_orig(t) = warm-up(t) x shape(t), t in (fractional) epochs ---------------
 
 
-def _step_shape(epoch: float, recipe: Conf) -> float:
+def _step_shape(epoch: float, recipe: RecipeConf) -> float:
     """lr x gamma ** (milestones passed): constant within an epoch."""
     return recipe.lr * recipe.gamma ** sum(1 for milestone in recipe.milestones if epoch >= milestone)
 
 
-def _cosine_shape(epoch: float, recipe: Conf) -> float:
+def _cosine_shape(epoch: float, recipe: RecipeConf) -> float:
     """Cosine from lr down to min_lr over the epochs after the warm-up, per iteration."""
     span = recipe.epochs - recipe.warmup_epochs
     return _cosine_ramp(recipe.lr, recipe.min_lr, min(1.0, max(0.0, (epoch - recipe.warmup_epochs) / span)))
 
 
-SHAPES: Dict[str, Callable[[float, Conf], float]] = {"step": _step_shape, "cosine": _cosine_shape}
+def _onecycle_shape(epoch: float, recipe: RecipeConf) -> float:
+    """1-cycle over the whole recipe with torch OneCycleLR's defaults (30% rising from lr / 25, cosine down
+    to lr / 25e4), continuous in t; the momentum stays the recipe's (the ``clr_baseline`` ablation)."""
+    pct = min(1.0, max(0.0, epoch / recipe.epochs))
+    if pct <= 0.3:
+        return _cosine_ramp(recipe.lr / 25.0, recipe.lr, pct / 0.3)
+    return _cosine_ramp(recipe.lr, recipe.lr / 25.0e4, (pct - 0.3) / 0.7)
 
 
-def original_lr(epoch: float, recipe: Conf) -> float:
+SHAPES: Dict[str, Callable[[float, RecipeConf], float]] = {"step": _step_shape, "cosine": _cosine_shape,
+                                                     "onecycle": _onecycle_shape}
+
+
+def original_lr(epoch: float, recipe: RecipeConf) -> float:
     """lr_orig(t): the recipe's rate at epoch t (t = iteration / iterations per epoch), its linear
     warm-up from 0 (as LinearLR from ~0, the BIMP code's choice) times its shape."""
     warm = min(1.0, epoch / recipe.warmup_epochs) if recipe.warmup_epochs > 0 else 1.0
     return warm * SHAPES[recipe.shape](epoch, recipe)
 
 
-def final_original_lr(recipe: Conf) -> float:
+def final_original_lr(recipe: RecipeConf) -> float:
     """The recipe's final rate, lr_orig(E - 1): 0.001 for the CIFAR step recipe, ~min_lr for cosine."""
     return original_lr(recipe.epochs - 1, recipe)
 
 
-def max_original_lr(recipe: Conf) -> float:
+def max_original_lr(recipe: RecipeConf) -> float:
     """The recipe's largest rate: where warm-up ends and decay begins, for every shape."""
     return recipe.lr
 
@@ -88,19 +93,19 @@ def _linear_ramp(start: float, end: float, pct: float) -> float:
     return start + (end - start) * pct
 
 
-def _original(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _original(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     return original_lr(step / steps_per_epoch, recipe), recipe_momentum(recipe)
 
 
 # --- The study's four schedules (and weight rewinding, which retrains on LRW's rates) ----------------
 
 
-def _ft(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _ft(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     lr = final_original_lr(recipe) if schedule.lr is None else schedule.lr
     return lr, recipe_momentum(recipe)
 
 
-def _lrw(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _lrw(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """lr_orig(E - T + t); ``source=recorded`` reads the baseline's recorded rates instead."""
     if schedule.name == "lrw" and schedule.source == "recorded":
         if schedule.rates is None:
@@ -110,7 +115,7 @@ def _lrw(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     return original_lr(recipe.epochs - epochs + step / steps_per_epoch, recipe), recipe_momentum(recipe)
 
 
-def slr_drop_epochs(epochs: int, schedule: Conf, recipe: Conf) -> List[int]:
+def slr_drop_epochs(epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> List[int]:
     """Epochs at which SLR divides its learning rate, after the warm-up of W epochs (step recipes)."""
     warmup = int(schedule.warmup_fraction * epochs)
     fractions = schedule.drop_fractions
@@ -120,7 +125,7 @@ def slr_drop_epochs(epochs: int, schedule: Conf, recipe: Conf) -> List[int]:
     return [warmup + int(f * epochs + 1e-9) for f in fractions]
 
 
-def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """Cosine warm-up from the final to the peak rate over W epochs, then the recipe compressed into T - W."""
     epoch = step // steps_per_epoch
     start = final_original_lr(recipe) if schedule.start_lr is None else schedule.start_lr
@@ -138,7 +143,7 @@ def _slr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     return peak / recipe.lr * SHAPES[recipe.shape](source, recipe), recipe_momentum(recipe)
 
 
-def clr_max_lr(epochs: int, schedule: Conf, recipe: Conf) -> float:
+def clr_max_lr(epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> float:
     """CLR's peak: the recipe's largest lr, the LRW rule lr_orig(E - T), or a given value."""
     if schedule.max_lr_rule == "recipe":
         return max_original_lr(recipe)
@@ -149,7 +154,7 @@ def clr_max_lr(epochs: int, schedule: Conf, recipe: Conf) -> float:
     raise ConfigError(f"schedule.max_lr_rule={schedule.max_lr_rule!r} is not one of: recipe, lrw, value")
 
 
-def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """1-cycle, with the same phase arithmetic as torch.optim.lr_scheduler.OneCycleLR; momentum
     (beta1 for AdamW) is cycled only where the recipe's optimizer has momentum."""
     total = epochs * steps_per_epoch
@@ -168,7 +173,7 @@ def _clr(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: C
     return lr, (momentum if schedule.cycle_momentum and has_momentum(recipe) else recipe_momentum(recipe))
 
 
-def _step(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _step(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """A published method's own recipe: lr x gamma at given epochs (or fractions of T), per epoch."""
     epoch = step // steps_per_epoch
     drops = list(schedule.milestones) + [int(f * epochs + 1e-9) for f in schedule.milestone_fractions]
@@ -186,7 +191,7 @@ DECAYS: Dict[str, Callable[[float], float]] = {
 BUDGET_AWARE = {"llr": "linear", "allr": "linear", "cosine": "cosine", "rex": "rex"}
 
 
-def allr_peak(norm_drop: float, pruned_fraction: float, epochs: int, recipe: Conf) -> float:
+def allr_peak(norm_drop: float, pruned_fraction: float, epochs: int, recipe: RecipeConf) -> float:
     """ALLR's after-warm-up rate: clip(d / sqrt(s) x max_lr, min(T / E, 1) x max_lr, max_lr), with d the
     relative L2 norm drop and s the pruned fraction (Zimmer et al. 2023; BIMP define_retrain_schedule).
     Nothing pruned (s = 0) removes no norm either: the lower clip."""
@@ -197,7 +202,7 @@ def allr_peak(norm_drop: float, pruned_fraction: float, epochs: int, recipe: Con
     return min(max(norm_drop / math.sqrt(pruned_fraction) * max_lr, low), max_lr)
 
 
-def _budget_aware(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _budget_aware(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """int(warmup_fraction x N) iterations of cosine warm-up from 0 to the peak (BIMP's CosineAnnealingLR
     ramp), then the named decay to 0 over the remaining iterations; stepped per iteration."""
     total = epochs * steps_per_epoch
@@ -208,13 +213,13 @@ def _budget_aware(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, 
     return peak * DECAYS[BUDGET_AWARE[schedule.name]]((step - warm) / (total - warm)), recipe_momentum(recipe)
 
 
-def _scratch(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def _scratch(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """Scratch-E / Scratch-B (Liu et al. 2019): the recipe stretched to the cell's epochs, its warm-up and
     milestones scaled by epochs / E (the identity for Scratch-E)."""
     return original_lr(step / steps_per_epoch * recipe.epochs / epochs, recipe), recipe_momentum(recipe)
 
 
-SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]] = {
+SCHEDULES: Dict[str, Callable[[int, int, int, ScheduleConf, RecipeConf], Tuple[float, float]]] = {
     "original": _original,
     "ft": _ft,
     "lrw": _lrw,
@@ -230,12 +235,19 @@ SCHEDULES: Dict[str, Callable[[int, int, int, Conf, Conf], Tuple[float, float]]]
     "scratch_b": _scratch,
 }
 # The order schedules take in tables, figures and legends: the one definition, imported by the report.
-SCHEDULE_ORDER: List[str] = ["ft", "lrw", "wr", "slr", "clr", "llr", "allr", "cosine", "rex", "step",
+# ``clr_lrw`` is CLR with its peak by the LRW rule; a ``+kd`` label (distill=kd) follows its schedule.
+SCHEDULE_ORDER: List[str] = ["ft", "lrw", "wr", "slr", "clr", "clr_lrw", "llr", "allr", "cosine", "rex", "step",
                              "scratch_e", "scratch_b"]
+
+
+def order_key(label: str) -> Tuple[int, str]:
+    """Sort key of a report label (``clr``, ``clr+kd``, ``hrank_cifar``): registry order, then the rest by name."""
+    name, _, extra = label.partition("+")
+    return (SCHEDULE_ORDER.index(name) if name in SCHEDULE_ORDER else len(SCHEDULE_ORDER), name + "+" + extra)
 REWINDING = ("lrw", "wr")  # schedules that replay the recipe's last T epochs: need T <= E
 
 
-def validate_recipe(recipe: Conf) -> None:
+def validate_recipe(recipe: RecipeConf) -> None:
     """The recipe's optimizer, shape and warm-up, in one line each, before training."""
     check_optimizer(recipe)
     if recipe.shape not in SHAPES:
@@ -246,7 +258,7 @@ def validate_recipe(recipe: Conf) -> None:
         raise ConfigError(f"recipe.min_lr={recipe.min_lr} must lie in [0, recipe.lr={recipe.lr}]")
 
 
-def _validate_budget_aware(schedule: Conf) -> None:
+def _validate_budget_aware(schedule: ScheduleConf) -> None:
     if not 0.0 <= schedule.warmup_fraction < 1.0:
         raise ConfigError(f"schedule.warmup_fraction={schedule.warmup_fraction} must lie in [0, 1)")
     if schedule.name == "allr" and schedule.peak_lr is not None:
@@ -255,7 +267,7 @@ def _validate_budget_aware(schedule: Conf) -> None:
         raise ConfigError(f"schedule.peak_lr={schedule.peak_lr} must be > 0")
 
 
-def validate(schedule: Conf, recipe: Conf, epochs: int) -> None:
+def validate(schedule: ScheduleConf, recipe: RecipeConf, epochs: int) -> None:
     """Fail in one line, before training, on a schedule that cannot run for T epochs."""
     if schedule.name not in SCHEDULES:
         raise ConfigError(f"schedule={schedule.name!r} is unknown; valid: {', '.join(SCHEDULES)}")
@@ -283,23 +295,11 @@ def validate(schedule: Conf, recipe: Conf, epochs: int) -> None:
             raise ConfigError(f"schedule.pct_start={schedule.pct_start} must lie in (0, 1)")
 
 
-def as_plain(node: Conf) -> Conf:
-    """A config node as a plain dataclass: the per-iteration path should not pay for
-    OmegaConf's attribute lookups (about 100x slower)."""
-    return OmegaConf.to_object(node) if isinstance(node, DictConfig) else node
-
-
-def lr_momentum(step: int, steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> Tuple[float, float]:
+def lr_momentum(step: int, steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> Tuple[float, float]:
     """Learning rate and momentum for global iteration ``step`` of a T-epoch schedule."""
     return SCHEDULES[schedule.name](step, steps_per_epoch, epochs, schedule, recipe)
 
 
-def lr_at_epoch_start(steps_per_epoch: int, epochs: int, schedule: Conf, recipe: Conf) -> List[float]:
+def lr_at_epoch_start(steps_per_epoch: int, epochs: int, schedule: ScheduleConf, recipe: RecipeConf) -> List[float]:
     """The learning rate of the first iteration of each of the T epochs (plan mode, figures)."""
-    schedule, recipe = as_plain(schedule), as_plain(recipe)
     return [lr_momentum(e * steps_per_epoch, steps_per_epoch, epochs, schedule, recipe)[0] for e in range(epochs)]
-
-
-def original_schedule() -> ScheduleConf:
-    """The schedule node under which baselines train: the recipe's own schedule."""
-    return ScheduleConf(name="original")

@@ -54,9 +54,19 @@ class ImageFolderDatasetConf(DatasetConf):
 class ModelConf:
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
-    name: str = MISSING  # one of benchmark.models.MODELS (conf/model/*.yaml)
+    name: str = MISSING  # one of benchmark.models.MODELS (conf/model/*.yaml), or custom
     width: float = 1.0  # CIFAR models only
     pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
+    weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
+
+
+@dataclass
+class CustomModelConf(ModelConf):
+    """Any constructor as the dense network: ``_target_(**kwargs, num_classes=dataset.num_classes)``."""
+
+    name: str = "custom"
+    _target_: str = MISSING  # module.callable, e.g. torchvision.models.mobilenet_v2
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # constructor arguments (num_classes comes from the data)
 
 
 @dataclass
@@ -88,6 +98,7 @@ class ViTConf(ModelConf):
 class RecipeConf:
     """The original (baseline) training recipe; retraining schedules derive from it."""
 
+    name: str = ""  # cifar | imagenet | ...: the dataset family it was written for ("" = any); not hashed
     epochs: int = 160
     batch_size: int = 64
     lr: float = 0.1
@@ -98,7 +109,7 @@ class RecipeConf:
     nesterov: bool = False  # the paper says Nesterov; the authors' code does not use it
     optimizer: str = "sgd"  # sgd | adamw (benchmark.optimizers.OPTIMIZERS)
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
-    shape: str = "step"  # step: lr x gamma at milestones, per epoch | cosine: per iteration, to min_lr
+    shape: str = "step"  # step: lr x gamma at milestones, per epoch | cosine: per iteration, to min_lr | onecycle
     warmup_epochs: int = 0  # linear warm-up from 0 to lr over the first epochs, per iteration
     min_lr: float = 0.0  # cosine only: the rate the cosine ends at
 
@@ -107,7 +118,7 @@ class RecipeConf:
 class PrunerConf:
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
-    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured
+    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | torch_pruning | custom | checkpoint
     variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
     ratio: float = 0.0  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = None  # per-stage ratios (ResNets), overriding ratio
@@ -134,10 +145,36 @@ class TorchPruningConf(PrunerConf):
 
 
 @dataclass
+class CustomPrunerConf(PrunerConf):
+    """A user's callable ``fn(model, example_inputs, batches, seed=..., **kwargs)`` (pruning/custom.py)."""
+
+    name: str = "custom"
+    function: str = MISSING  # module:callable, importable from the working directory or PYTHONPATH
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to the callable; part of the identity
+
+
+@dataclass
+class CheckpointPrunerConf(PrunerConf):
+    """A network pruned by another method's code, retrained from its file (pruning/checkpoint.py)."""
+
+    name: str = "checkpoint"
+    path: str = MISSING  # tp.state_dict of the configured model, or a plain state dict; its SHA-256 is identity
+    # A _target_ node building the pruned model, for a plain state dict of another constructor ({}: none).
+    architecture: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class ScheduleConf:
     """A retraining schedule; every subclass is one entry of ``benchmark.schedules``."""
 
     name: str = MISSING
+
+
+@dataclass
+class OriginalScheduleConf(ScheduleConf):
+    """The recipe's own schedule, under which baselines train (never a retraining choice)."""
+
+    name: str = "original"
 
 
 @dataclass
@@ -214,6 +251,15 @@ class StepScheduleConf(ScheduleConf):
 
 
 @dataclass
+class DistillConf:
+    """Knowledge distillation while retraining: none | kd (the teacher is the cell's dense baseline)."""
+
+    name: str = "none"
+    alpha: float = 0.5  # weight of the soft (teacher) term; (1 - alpha) weights cross-entropy
+    temperature: float = 4.0  # tau: both logits divided by it, the soft term scaled by tau^2
+
+
+@dataclass
 class BudgetConf:
     """Retraining length: ``epochs`` T, or ``fraction`` of the original epochs E."""
 
@@ -268,6 +314,9 @@ class BenchmarkConf:
     pruner: PrunerConf = MISSING
     schedule: ScheduleConf = MISSING
     budget: BudgetConf = MISSING
+    distill: DistillConf = field(default_factory=DistillConf)
+    bn_recalibration: Optional[float] = None  # fraction of the training set re-estimating BatchNorm statistics after pruning
+    rewind_epochs: List[int] = field(default_factory=list)  # baseline epochs whose weights it keeps for schedule=wr (not identity)
     seed: SeedConf = field(default_factory=SeedConf)
     wandb: WandbConf = field(default_factory=WandbConf)
     plan: PlanConf = field(default_factory=PlanConf)
@@ -302,6 +351,9 @@ class PackedSlurmConf(SlurmQueueConf):
 
 def register_configs() -> None:
     """Store every schema; called by the entry point, never at import time."""
+    from benchmark.launch.dirnames import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=BenchmarkConf)
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
@@ -310,9 +362,12 @@ def register_configs() -> None:
     cs.store(group="model", name="base_model", node=ModelConf)
     cs.store(group="model", name="base_mobilenetv2", node=MobileNetV2Conf)
     cs.store(group="model", name="base_vit", node=ViTConf)
+    cs.store(group="model", name="base_custom", node=CustomModelConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
     cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
+    cs.store(group="pruner", name="base_custom", node=CustomPrunerConf)
+    cs.store(group="pruner", name="base_checkpoint", node=CheckpointPrunerConf)
     cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)
@@ -322,6 +377,8 @@ def register_configs() -> None:
     cs.store(group="schedule", name="base_wr", node=WRScheduleConf)
     cs.store(group="schedule", name="base_scratch", node=ScratchScheduleConf)
     cs.store(group="budget", name="base_budget", node=BudgetConf)
+    cs.store(group="seed", name="base_seed", node=SeedConf)
+    cs.store(group="distill", name="base_distill", node=DistillConf)
     # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
     cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
     cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")

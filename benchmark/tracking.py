@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
 from benchmark.errors import ConfigError
+from benchmark.schema import WandbConf
 
 MODES = ("auto", "online", "offline", "disabled")
 
@@ -44,7 +45,7 @@ class Tracker:
 
 
 @contextmanager
-def tracked(wandb_cfg: Any, config: Dict[str, Any], name: str, group: str, run_id: str, folder: Path) -> Iterator[Tracker]:
+def tracked(wandb_cfg: WandbConf, config: Dict[str, Any], name: str, group: str, run_id: str, folder: Path) -> Iterator[Tracker]:
     """Open a W&B run named after the cell, with its id derived from the cell identity so a
     requeued job continues the same run; finish it even when the cell fails."""
     mode = resolve_mode(wandb_cfg.mode)

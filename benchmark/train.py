@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +22,26 @@ from torch import nn
 
 from benchmark import distributed, optimizers, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint
-from benchmark.data import DeviceLoader
+from benchmark.data import Loader
 from benchmark.fastpath import TrainingForward, fast_path, layout, should_compile
 from benchmark.progress import bar, log_through_bars
 from benchmark.rewinding import LrTrace
+from benchmark.schema import BenchmarkConf, RecipeConf, ScheduleConf
 
 log = logging.getLogger(__name__)
-Conf = Any
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a stage trains, apart from what it trains: progress display and the speed path."""
+
+    progress: str = "auto"  # auto | bar | log | off (benchmark.progress)
+    fast: bool = False  # the device's speed settings (benchmark.fastpath)
+    compile_min_steps: int = -1  # compile the training forward when this many steps remain (-1: never)
+
+    @classmethod
+    def of(cls, cfg: BenchmarkConf) -> "TrainSettings":
+        return cls(progress=cfg.progress, fast=cfg.fast, compile_min_steps=cfg.compile_min_steps)
 
 
 @dataclass
@@ -40,7 +53,7 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DeviceLoader, fast: bool = False) -> Dict[str, float]:
+def evaluate(model: nn.Module, loader: Loader, fast: bool = False) -> Dict[str, float]:
     """Top-1, top-5 and mean loss over a whole split, in eval mode."""
     model, autocast, channels_last = fast_path(model, loader.device, fast)
     model.eval()
@@ -60,26 +73,26 @@ def evaluate(model: nn.Module, loader: DeviceLoader, fast: bool = False) -> Dict
 
 def train(
     model: nn.Module,
-    loader: DeviceLoader,
+    loader: Loader,
+    *,
     epochs: int,
-    schedule: Conf,
-    recipe: Conf,
+    schedule: ScheduleConf,
+    recipe: RecipeConf,
     checkpoint: Path,
     desc: str,
-    progress: str = "auto",
-    val_loader: Optional[DeviceLoader] = None,
+    settings: TrainSettings = TrainSettings(),
+    val_loader: Optional[Loader] = None,
     on_epoch: Optional[Callable[[Dict[str, float]], None]] = None,
-    fast: bool = False,
-    compile_min_steps: int = -1,
     criterion: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
 ) -> TrainResult:
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch.
-    ``fast`` turns on the device's speed settings, and ``torch.compile`` of the training forward
-    when at least ``compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`). ``criterion(logits,
-    labels, images)`` replaces cross-entropy (knowledge distillation, :mod:`benchmark.distill`)."""
+    ``settings.fast`` turns on the device's speed settings, and ``torch.compile`` of the training
+    forward when at least ``settings.compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`).
+    ``criterion(logits, labels, images)`` replaces cross-entropy (knowledge distillation,
+    :mod:`benchmark.distill`)."""
+    progress, fast, compile_min_steps = settings.progress, settings.fast, settings.compile_min_steps
     model, autocast, channels_last = fast_path(model, loader.device, fast)
     steps = len(loader)
-    schedule, recipe = schedules.as_plain(schedule), schedules.as_plain(recipe)
     first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
     optimizer = optimizers.build(model.parameters(), recipe, first_lr, first_momentum)  # the recipe's optimizer
     start, history, trace = 0, [], LrTrace()
@@ -136,7 +149,7 @@ def train(
             history.append(row)
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                          "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history,
-                         "lr_trace": trace.runs}, checkpoint)
+                         "lr_trace": trace.runs}, checkpoint, enabled=distributed.is_main())
             log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
                      row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
             if on_epoch is not None:

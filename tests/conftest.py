@@ -8,9 +8,9 @@ from typing import Callable, Sequence
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from benchmark.schema import register_configs
+from benchmark.schema import BenchmarkConf, register_configs
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -31,20 +31,25 @@ TINY = [
 ]
 
 
-def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """The real config from conf/, as `python benchmark/run.py <overrides>` would see it."""
+def compose_dictconfig(overrides: Sequence[str] = ()) -> DictConfig:
+    """The real config from conf/ as Hydra composes it for `python benchmark/run.py <overrides>`."""
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         return compose(config_name="config", overrides=list(overrides))
 
 
+def compose_config(overrides: Sequence[str] = ()) -> BenchmarkConf:
+    """The typed config the entry point hands to every function (``OmegaConf.to_object``)."""
+    return OmegaConf.to_object(compose_dictconfig(overrides))
+
+
 @pytest.fixture
-def tiny_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+def tiny_cfg(tmp_path: Path) -> Callable[..., BenchmarkConf]:
     """Compose the tiny cell with extra overrides; its cache lives in this test's tmp_path.
     A ``dataset=...`` override replaces the tiny synthetic data."""
 
-    def make(*overrides: str, cache: Path | None = None) -> DictConfig:
+    def make(*overrides: str, cache: Path | None = None) -> BenchmarkConf:
         data = [] if any(o.startswith("dataset=") for o in overrides) else TINY_DATA
         return compose_config([*data, *TINY, f"paths.cache={cache or tmp_path / 'cache'}", *overrides])
 

@@ -15,12 +15,12 @@ import torch
 from benchmark.cell import run_cell
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.models import build_model
-from benchmark.train import train
+from benchmark.train import TrainSettings, train
 from tests.conftest import REPO, TINY, TINY_DATA
 
 
 def test_a_cell_writes_a_complete_record(tiny_cfg, tmp_path):
-    record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out")
+    record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out").as_dict()
     on_disk = json.loads((tmp_path / "out" / "record.json").read_text())
     assert on_disk == json.loads(json.dumps(record, default=str))
     cached = tmp_path / "cache" / "cells" / record["identity"]["cell"] / "record.json"
@@ -43,18 +43,18 @@ def test_a_cell_writes_a_complete_record(tiny_cfg, tmp_path):
 
 def test_a_finished_cell_is_reused_not_rerun(tiny_cfg, tmp_path):
     cfg = tiny_cfg("schedule=ft")
-    first = run_cell(cfg, tmp_path / "a")
+    first = run_cell(cfg, tmp_path / "a").as_dict()
     cached = tmp_path / "cache" / "cells" / first["identity"]["cell"] / "record.json"
     stamp = cached.stat().st_mtime_ns
-    second = run_cell(cfg, tmp_path / "b")
+    second = run_cell(cfg, tmp_path / "b").as_dict()
     assert second == json.loads(json.dumps(first, default=str))
     assert cached.stat().st_mtime_ns == stamp
     assert (tmp_path / "b" / "record.json").exists()
 
 
 def test_schedules_of_one_comparison_share_baseline_and_pruned_model(tiny_cfg, tmp_path):
-    ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "ft")
-    clr = run_cell(tiny_cfg("schedule=clr", "budget.epochs=3"), tmp_path / "clr")
+    ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "ft").as_dict()
+    clr = run_cell(tiny_cfg("schedule=clr", "budget.epochs=3"), tmp_path / "clr").as_dict()
     assert ft["identity"]["pruned"] == clr["identity"]["pruned"] and ft["identity"]["cell"] != clr["identity"]["cell"]
     assert len(list((tmp_path / "cache" / "baselines").iterdir())) == 1
     assert len(list((tmp_path / "cache" / "pruned").iterdir())) == 1
@@ -62,9 +62,9 @@ def test_schedules_of_one_comparison_share_baseline_and_pruned_model(tiny_cfg, t
 
 
 def test_same_seeds_give_the_same_result_and_other_seeds_do_not(tiny_cfg, tmp_path):
-    a = run_cell(tiny_cfg("schedule=slr", cache=tmp_path / "c1"), tmp_path / "a")
-    b = run_cell(tiny_cfg("schedule=slr", cache=tmp_path / "c2"), tmp_path / "b")
-    c = run_cell(tiny_cfg("schedule=slr", "seed.retrain=1", cache=tmp_path / "c1"), tmp_path / "c")
+    a = run_cell(tiny_cfg("schedule=slr", cache=tmp_path / "c1"), tmp_path / "a").as_dict()
+    b = run_cell(tiny_cfg("schedule=slr", cache=tmp_path / "c2"), tmp_path / "b").as_dict()
+    c = run_cell(tiny_cfg("schedule=slr", "seed.retrain=1", cache=tmp_path / "c1"), tmp_path / "c").as_dict()
     assert a["metrics"] == b["metrics"]
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
     assert c["identity"]["baseline"] == a["identity"]["baseline"]
@@ -80,7 +80,9 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, t
         return build_model(cfg.model, 10), DeviceLoader(train_split, 64, torch.device("cpu"), True, seed=1)
 
     model, loader = fresh()
-    whole = train(model, loader, 3, cfg.schedule, cfg.recipe, tmp_path / "whole.pt", "whole", "off")
+    quiet = TrainSettings(progress="off")
+    whole = train(model, loader, epochs=3, schedule=cfg.schedule, recipe=cfg.recipe, checkpoint=tmp_path / "whole.pt",
+                  desc="whole", settings=quiet)
 
     class Killed(Exception):
         pass
@@ -91,19 +93,73 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, t
 
     model2, loader2 = fresh()
     with pytest.raises(Killed):
-        train(model2, loader2, 3, cfg.schedule, cfg.recipe, tmp_path / "cut.pt", "cut", "off", None, die_after_first_epoch)
+        train(model2, loader2, epochs=3, schedule=cfg.schedule, recipe=cfg.recipe, checkpoint=tmp_path / "cut.pt",
+              desc="cut", settings=quiet, on_epoch=die_after_first_epoch)
     model3, loader3 = fresh()  # a new process: new model object, state only from the checkpoint
-    resumed = train(model3, loader3, 3, cfg.schedule, cfg.recipe, tmp_path / "cut.pt", "cut", "off")
+    resumed = train(model3, loader3, epochs=3, schedule=cfg.schedule, recipe=cfg.recipe, checkpoint=tmp_path / "cut.pt",
+                    desc="cut", settings=quiet)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in whole.history]
     for a, b in zip(model.state_dict().values(), model3.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_a_diverging_cell_is_recorded_as_diverged(tiny_cfg, tmp_path):
-    record = run_cell(tiny_cfg("schedule=ft", "schedule.lr=1e8"), tmp_path / "out")
+    record = run_cell(tiny_cfg("schedule=ft", "schedule.lr=1e8"), tmp_path / "out").as_dict()
     assert record["status"] == "diverged"
     assert record["diverged"] == {"stage": "retrain", "round": 0, "epoch": 0}
     assert "test_top1" not in record["metrics"]
+
+
+class RecordingTracker:
+    """Stands in for the W&B run: keeps what the cell logs and summarises."""
+
+    def __init__(self) -> None:
+        self.summary: dict = {}
+
+    def log(self, metrics: dict) -> None:
+        pass
+
+    def summarise(self, summary: dict) -> None:
+        self.summary.update(summary)
+
+
+@pytest.mark.parametrize("overrides,stage", [(("recipe.lr=1e8",), "baseline"), (("schedule=ft", "schedule.lr=1e8"), "retrain")])
+def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny_cfg, tmp_path, monkeypatch, overrides,
+                                                                             stage):
+    """A cell that diverges in its baseline or in retraining is recorded like a finished cell:
+    in its cache folder (so it is reused), in the output folder, and in the W&B summary."""
+    from contextlib import contextmanager
+
+    import benchmark.cell as cell_module
+    from benchmark import stages
+
+    trackers = []
+
+    @contextmanager
+    def recording(*args, **kwargs):
+        trackers.append(RecordingTracker())
+        yield trackers[-1]
+
+    monkeypatch.setattr(cell_module, "tracked", recording)
+    cfg = tiny_cfg(*overrides)
+    first = run_cell(cfg, tmp_path / "a")
+    assert first.status == "diverged" and first.diverged["stage"] == stage
+    cached = json.loads(next((tmp_path / "cache" / "cells").glob("*/record.json")).read_text())
+    assert cached == json.loads((tmp_path / "a" / "record.json").read_text()) == first.as_dict()
+    assert trackers[0].summary["status"] == cached["status"] == "diverged"
+    assert trackers[0].summary["diverged/stage"] == stage
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a diverged cell asked for again must not train")
+
+    monkeypatch.setattr(stages, "train", no_training)
+    monkeypatch.setattr(cell_module, "train", no_training)
+    again = run_cell(cfg, tmp_path / "b")
+    assert again.as_dict() == first.as_dict()
+    assert json.loads((tmp_path / "b" / "record.json").read_text()) == cached
+    if stage == "baseline":  # another cell on the same baseline learns it diverged without retraining it
+        other = run_cell(tiny_cfg(*overrides, "schedule=lrw"), tmp_path / "c")
+        assert other.status == "diverged" and other.identity["cell"] != first.identity["cell"]
 
 
 def test_wandb_offline_run_is_named_after_the_cell(tiny_cfg, tmp_path, monkeypatch):
@@ -111,7 +167,7 @@ def test_wandb_offline_run_is_named_after_the_cell(tiny_cfg, tmp_path, monkeypat
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    record = run_cell(tiny_cfg("wandb.mode=auto"), tmp_path / "out")
+    record = run_cell(tiny_cfg("wandb.mode=auto"), tmp_path / "out").as_dict()
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and runs[0].name.endswith(record["identity"]["cell"])
     assert (runs[0] / f"run-{record['identity']['cell']}.wandb").stat().st_size > 0

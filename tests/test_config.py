@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from benchmark.cell import validate
-from tests.conftest import CONF, compose_config
+from benchmark.errors import ConfigError
+from tests.conftest import CONF, compose_config, compose_dictconfig
 
-GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget"]
+GROUPS = ["dataset", "model", "recipe", "pruner", "schedule", "budget", "distill"]
 
 
 @pytest.mark.parametrize("group,option", [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))])
 def test_every_group_option_composes_and_resolves(group, option):
-    cfg = compose_config([f"{group}={option}"])
+    # An ImageNet option needs its partners (an ImageNet model and recipe); see the pairing test.
+    partners = {("dataset", "imagenet"): ["model=resnet50", "recipe=imagenet"], ("recipe", "imagenet"):
+                ["dataset=imagenet", "model=resnet50"], ("model", "resnet18"): ["dataset=imagenet", "recipe=imagenet"],
+                ("model", "resnet34"): ["dataset=imagenet", "recipe=imagenet"],
+                ("model", "resnet50"): ["dataset=imagenet", "recipe=imagenet"]}.get((group, option), [])
+    cfg = compose_dictconfig([f"{group}={option}", *partners])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    assert validate(cfg) > 0  # the option passes the pre-training checks with the defaults
+    assert validate(OmegaConf.to_object(cfg)) > 0  # the option passes the pre-training checks with the defaults
     if group in ("dataset", "model"):
         assert cfg[group].name == option
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
 def test_every_experiment_composes(experiment):
-    cfg = compose_config([f"+experiment={experiment}"])
+    cfg = compose_dictconfig([f"+experiment={experiment}"])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    validate(cfg)
+    validate(OmegaConf.to_object(cfg))
     text = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()
     assert text[0] == "# @package _global_" and text[1].startswith("# "), "opens by naming what it reproduces"
 
@@ -66,3 +74,27 @@ def test_unknown_option_fails_and_lists_the_valid_ones():
         compose_config(["schedule=cosin"])
     for option in ("clr", "ft", "lrw", "slr"):
         assert option in str(info.value)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["dataset=imagenet"], "model=resnet56 is defined for cifar data; dataset=imagenet needs one of: resnet18, resnet34, resnet50"),
+    (["dataset=imagenet", "model=resnet50"], "recipe=cifar is written for cifar data; dataset=imagenet needs recipe=imagenet"),
+    (["model=resnet18"], "model=resnet18 is defined for imagenet data; dataset=cifar10 needs one of: resnet20"),
+    (["dataset=synthetic", "recipe=imagenet"], "recipe=imagenet is written for imagenet data"),
+])
+def test_a_dataset_model_or_recipe_written_for_other_data_fails_in_one_line(overrides, message):
+    """dataset=imagenet no longer composes silently with the CIFAR recipe and ResNet-56."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate(compose_config(overrides))
+
+
+def test_the_primary_config_lists_every_option_of_every_group():
+    """The comment beside each slot of conf/config.yaml names today's options, all of them."""
+    slots = {}
+    for line in (CONF / "config.yaml").read_text().splitlines():
+        if line.startswith("  - ") and ":" in line and "#" in line:
+            group = line[4:line.index(":")].strip()
+            slots[group] = set(re.findall(r"[a-z0-9_]+", line.split("#", 1)[1]))
+    for group in [*GROUPS, "seed"]:
+        options = {p.stem for p in (CONF / group).glob("*.yaml")}
+        assert options <= slots[group], f"conf/config.yaml does not list {sorted(options - slots[group])} for {group}"

@@ -140,7 +140,7 @@ def test_short_real_cifar10_cell_learns(cifar_root, tiny_cfg, tmp_path):
     cfg = tiny_cfg("dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false",
                    "dataset.train_subset=2000", "dataset.val_size=500", "model.width=0.5",
                    "recipe.epochs=3", "recipe.milestones=[2]", "budget.epochs=1", "schedule=ft")
-    record = run_cell(cfg, tmp_path / "out")
+    record = run_cell(cfg, tmp_path / "out").as_dict()
     assert record["status"] == "finished"
     assert record["steps_per_epoch"] == 32  # 2000 images / batch 64, rounded up
     assert record["metrics"]["baseline_test_top1"] > 20.0  # chance is 10%

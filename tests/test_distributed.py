@@ -15,28 +15,27 @@ from tests.conftest import REPO
 TRAIN = """
 import json, sys, torch
 from pathlib import Path
-from types import SimpleNamespace as S
 from benchmark import distributed
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.models import build_model
-from benchmark.schedules import original_schedule
-from benchmark.schema import RecipeConf
-from benchmark.train import train
+from benchmark.schema import ModelConf, OriginalScheduleConf, RecipeConf, SyntheticDatasetConf
+from benchmark.train import TrainSettings, train
 distributed.init_from_env(torch.device("cpu"))
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
-data = S(seed=0, train_size=512, test_size=8, num_classes=10, noise=0.5, distractor=0.7)
+data = SyntheticDatasetConf(seed=0, train_size=512, test_size=8)
 split, _ = synthetic_splits(data)
 torch.manual_seed(0)
 if sys.argv[2] == "resnet":
-    model = build_model(S(name="resnet20", width=0.25), 10)
+    model = build_model(ModelConf(name="resnet20", width=0.25), 10)
 else:  # no BatchNorm: the data-parallel gradient is the one-process gradient
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                 torch.nn.Flatten(), torch.nn.Linear(8, 10))
-recipe = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1])
+recipe = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4)
 out = Path(sys.argv[1])
-result = train(model, DeviceLoader(split, 64, torch.device("cpu"), True, seed=3), 2, original_schedule(), recipe,
-               out / "ckpt.pt", "ddp", "off", fast=False)
+result = train(model, DeviceLoader(split, 64, torch.device("cpu"), True, seed=3), epochs=2,
+               schedule=OriginalScheduleConf(), recipe=recipe, checkpoint=out / "ckpt.pt", desc="ddp",
+               settings=TrainSettings(progress="off"))
 if distributed.is_main():
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     (out / "result.json").write_text(json.dumps({"losses": [h["train_loss"] for h in result.history],

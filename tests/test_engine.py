@@ -50,10 +50,10 @@ def _weights_digest(path: Path) -> str:
 
 
 def test_every_schedule_starts_from_the_identical_pruned_weights(tiny_cfg, tmp_path):
-    ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "a")
+    ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "a").as_dict()
     pruned_file = tmp_path / "cache" / "pruned" / ft["identity"]["pruned"] / "model.pt"
     before = _weights_digest(pruned_file)
-    clr = run_cell(tiny_cfg("schedule=clr", "budget.epochs=1"), tmp_path / "b")
+    clr = run_cell(tiny_cfg("schedule=clr", "budget.epochs=1"), tmp_path / "b").as_dict()
     assert clr["identity"]["pruned"] == ft["identity"]["pruned"]
     assert _weights_digest(pruned_file) == before  # reused, not recomputed
 
@@ -117,11 +117,11 @@ def test_a_cell_killed_with_sigkill_resumes_to_the_uninterrupted_record(tmp_path
 
 def test_a_corrupt_checkpoint_is_reported_and_recomputed(tiny_cfg, tmp_path, caplog):
     cfg = tiny_cfg("schedule=ft")
-    first = run_cell(cfg, tmp_path / "a")
+    first = run_cell(cfg, tmp_path / "a").as_dict()
     base_file = tmp_path / "cache" / "baselines" / first["identity"]["baseline"] / "model.pt"
     base_file.write_bytes(base_file.read_bytes()[:100])  # truncated
     (tmp_path / "cache" / "cells" / first["identity"]["cell"] / "record.json").unlink()
-    second = run_cell(cfg, tmp_path / "b")
+    second = run_cell(cfg, tmp_path / "b").as_dict()
     assert "unreadable checkpoint" in caplog.text
     assert second["metrics"] == first["metrics"]
     assert load_checkpoint(base_file) is not None
@@ -129,7 +129,7 @@ def test_a_corrupt_checkpoint_is_reported_and_recomputed(tiny_cfg, tmp_path, cap
 
 @pytest.mark.slow
 def test_iterative_pruning_records_every_round(tiny_cfg, tmp_path):
-    record = run_cell(tiny_cfg("pruner=mwp", "pruner.sparsity=0.3", "pruner.rounds=3", "budget.epochs=1"), tmp_path / "o")
+    record = run_cell(tiny_cfg("pruner=mwp", "pruner.sparsity=0.3", "pruner.rounds=3", "budget.epochs=1"), tmp_path / "o").as_dict()
     rounds = record["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
     assert [r["conv_sparsity"] for r in rounds] == pytest.approx([0.3, 0.51, 0.657], abs=2e-3)

@@ -14,11 +14,10 @@ from benchmark.artefacts import load_checkpoint
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.fastpath import TrainingForward, should_compile
 from benchmark.models import build_model
-from benchmark.schedules import original_schedule
-from benchmark.schema import RecipeConf
-from benchmark.train import train
+from benchmark.schema import OriginalScheduleConf
+from benchmark.train import TrainSettings, train
 
-RECIPE = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1])
+RECIPE = S(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
 
 
 def _tiny_model() -> torch.nn.Module:
@@ -39,10 +38,10 @@ def test_compiled_training_matches_eager_training(tmp_path):
     torch.use_deterministic_algorithms(True)
     eager, compiled = _tiny_model(), _tiny_model()
     loader = _loader()
-    a = train(eager, loader, 2, original_schedule(), RECIPE, tmp_path / "eager.pt", "eager", "off", fast=True,
-              compile_min_steps=-1)
-    b = train(compiled, loader, 2, original_schedule(), RECIPE, tmp_path / "compiled.pt", "compiled", "off", fast=True,
-              compile_min_steps=0)
+    a = train(eager, loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "eager.pt", desc="eager",
+              settings=TrainSettings(progress="off", fast=True, compile_min_steps=-1))
+    b = train(compiled, loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "compiled.pt", desc="compiled",
+              settings=TrainSettings(progress="off", fast=True, compile_min_steps=0))
     losses = [[row["train_loss"] for row in r.history] for r in (a, b)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-3)
     # Ten SGD steps amplify rounding differences element-wise; the trajectories agree as a whole:
@@ -107,14 +106,14 @@ def test_train_compiles_only_the_stages_that_reach_the_threshold(monkeypatch, tm
     compiled = []
     monkeypatch.setattr(torch, "compile", lambda module: compiled.append(module) or module)
     loader = _loader()  # 5 steps per epoch
-    train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "a.pt", "short", "off", fast=True,
-          compile_min_steps=11)
+    train(_tiny_model(), loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "a.pt", desc="short",
+              settings=TrainSettings(progress="off", fast=True, compile_min_steps=11))
     assert compiled == []
-    train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "b.pt", "long enough", "off", fast=True,
-          compile_min_steps=10)
+    train(_tiny_model(), loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "b.pt", desc="long enough",
+              settings=TrainSettings(progress="off", fast=True, compile_min_steps=10))
     assert len(compiled) == 1
-    train(_tiny_model(), loader, 2, original_schedule(), RECIPE, tmp_path / "c.pt", "off", "off", fast=False,
-          compile_min_steps=0)
+    train(_tiny_model(), loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "c.pt", desc="off",
+              settings=TrainSettings(progress="off", fast=False, compile_min_steps=0))
     assert len(compiled) == 1
 
 

@@ -62,7 +62,7 @@ def test_resnet50_pruning_keeps_residual_shapes(folder):
 def test_a_cell_trains_on_an_imagefolder(folder, tmp_path):
     cfg = compose_config([*SMALL, f"dataset.root={folder}", "model=resnet18", "pruner=l1", "pruner.ratio=0.5",
                           "schedule=clr", f"paths.cache={tmp_path / 'cache'}"])
-    record = run_cell(cfg, tmp_path / "out")
+    record = run_cell(cfg, tmp_path / "out").as_dict()
     assert record["status"] == "finished"
     assert record["steps_per_epoch"] == 5
     assert record["model"]["params_after"] < record["model"]["params_before"]

@@ -158,7 +158,7 @@ def _cell_alone_on(cpus: tuple, *overrides: str) -> dict:
     code = ("import json, sys; from pathlib import Path; from benchmark.cell import run_cell; "
             "from tests.conftest import compose_config; "
             "cfg = compose_config(sys.argv[1:]); "
-            "print(json.dumps(run_cell(cfg, Path(cfg.paths.cache) / 'out')))")
+            "print(json.dumps(run_cell(cfg, Path(cfg.paths.cache) / 'out').as_dict()))")
     out = subprocess.run([sys.executable, "-c", code, *CELL, *overrides], cwd=REPO, capture_output=True, text=True,
                          timeout=300, preexec_fn=lambda: os.sched_setaffinity(0, cpus),
                          env={**os.environ, "WANDB_MODE": "disabled"})

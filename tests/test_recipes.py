@@ -10,8 +10,9 @@ import torch
 from benchmark import optimizers, schedules
 from benchmark.errors import ConfigError
 from benchmark.identity import identity
-from benchmark.schema import CLRScheduleConf, FTScheduleConf, LRWScheduleConf, RecipeConf, SLRScheduleConf
-from benchmark.train import train
+from benchmark.schema import (CLRScheduleConf, FTScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf,
+                              SLRScheduleConf)
+from benchmark.train import TrainSettings, train
 from tests.conftest import compose_config
 
 COSINE = RecipeConf(epochs=12, lr=0.4, milestones=[], shape="cosine", warmup_epochs=3, min_lr=0.004)
@@ -39,7 +40,7 @@ def rates(schedule, recipe, epochs, steps=STEPS):
 
 
 def test_cosine_recipe_with_warmup_equals_torch_sequential_linear_then_cosine():
-    ours = rates(schedules.original_schedule(), COSINE, COSINE.epochs)
+    ours = rates(OriginalScheduleConf(), COSINE, COSINE.epochs)
     assert ours == pytest.approx(torch_reference(COSINE, STEPS), rel=1e-9, abs=1e-12)
 
 
@@ -92,8 +93,9 @@ def test_training_under_an_adamw_cosine_recipe_uses_adamw_state(tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
     recipe = RecipeConf(optimizer="adamw", epochs=2, lr=1e-3, shape="cosine", warmup_epochs=1, milestones=[])
-    result = train(model, DeviceLoader(split, 32, torch.device("cpu"), True, seed=0), 2, schedules.original_schedule(),
-                   recipe, tmp_path / "c.pt", "adamw", "off")
+    result = train(model, DeviceLoader(split, 32, torch.device("cpu"), True, seed=0), epochs=2,
+                   schedule=OriginalScheduleConf(), recipe=recipe, checkpoint=tmp_path / "c.pt", desc="adamw",
+                   settings=TrainSettings(progress="off"))
     assert [row["lr"] for row in result.history] == pytest.approx([0.0, 1e-3])  # warm-up starts from 0
     state = torch.load(tmp_path / "c.pt", weights_only=False)["optimizer"]["state"]
     assert "exp_avg_sq" in next(iter(state.values()))
@@ -114,7 +116,7 @@ def test_bad_recipes_are_one_line_errors(change, message):
 @pytest.mark.parametrize("option", ["vit_cifar", "cosine_sgd"])
 def test_shipped_non_step_recipes_derive_every_schedule(option):
     cfg = compose_config([f"recipe={option}"])
-    recipe = schedules.as_plain(cfg.recipe)
+    recipe = cfg.recipe
     assert recipe.shape == "cosine" and recipe.warmup_epochs > 0
     for schedule in (FTScheduleConf(), LRWScheduleConf(), SLRScheduleConf(), CLRScheduleConf()):
         schedules.validate(schedule, recipe, 40)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from benchmark import schedules
 from benchmark.errors import ConfigError
-from benchmark.schema import LRWScheduleConf, RecipeConf
+from benchmark.schema import BudgetConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf
 from tests.conftest import compose_config
 
 N = 782  # CIFAR-10, batch 64
 
 
 def cfg_for(schedule: str, epochs: int):
-    """Schedule and recipe of the real config, as plain dataclasses for fast per-step calls."""
-    cfg = compose_config([f"schedule={schedule}", f"budget.epochs={epochs}"])
-    return SimpleNamespace(schedule=schedules.as_plain(cfg.schedule), recipe=schedules.as_plain(cfg.recipe))
+    """The real config, typed: its schedule and recipe are plain dataclasses, fast per step."""
+    return compose_config([f"schedule={schedule}", f"budget.epochs={epochs}"])
 
 
 def epoch_lrs(schedule: str, epochs: int, steps: int = N):
@@ -132,7 +130,7 @@ def test_ft_is_the_last_original_lr():
                                                            (12, [6, 9], 0.5, 12)])
 def test_lrw_tail_equals_original_tail_for_any_recipe(total, milestones, gamma, epochs):
     """LRW replays the last T epochs of the original schedule, here produced by MultiStepLR."""
-    recipe = RecipeConf(epochs=total, lr=0.2, milestones=milestones, gamma=gamma)
+    recipe = RecipeConf(epochs=total, lr=0.2, milestones=milestones, gamma=gamma, momentum=0.9)
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.2)
     ref = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=gamma)
     original = []
@@ -142,7 +140,7 @@ def test_lrw_tail_equals_original_tail_for_any_recipe(total, milestones, gamma, 
         ref.step()
     lrw = schedules.lr_at_epoch_start(5, epochs, LRWScheduleConf(), recipe)
     assert lrw == pytest.approx(original[total - epochs :])
-    baseline = schedules.lr_at_epoch_start(5, total, schedules.original_schedule(), recipe)
+    baseline = schedules.lr_at_epoch_start(5, total, OriginalScheduleConf(), recipe)
     assert baseline == pytest.approx(original)
 
 
@@ -165,13 +163,13 @@ def test_lrw_longer_than_the_original_schedule_is_a_one_line_error():
 
 @pytest.mark.parametrize("epochs,fraction", [(0, None), (-3, None), (None, 0.0), (40, 0.25), (None, None)])
 def test_bad_budgets_fail(epochs, fraction):
-    budget = SimpleNamespace(epochs=epochs, fraction=fraction)
+    budget = BudgetConf(epochs=epochs, fraction=fraction)
     with pytest.raises(ConfigError):
-        schedules.retrain_epochs(budget, SimpleNamespace(epochs=160))
+        schedules.retrain_epochs(budget, RecipeConf(epochs=160))
 
 
 def test_budget_fraction_resolves_against_original_epochs():
-    assert schedules.retrain_epochs(SimpleNamespace(epochs=None, fraction=0.95), SimpleNamespace(epochs=160)) == 152
+    assert schedules.retrain_epochs(BudgetConf(epochs=None, fraction=0.95), RecipeConf(epochs=160)) == 152
 
 
 @pytest.mark.parametrize("option,epochs,expected", [

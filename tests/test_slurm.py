@@ -205,7 +205,7 @@ def test_a_preempted_job_is_requeued_resumes_and_ends_as_if_uninterrupted(tmp_pa
 
     with one_thread():
         reference = run_cell(compose_config([*CELL, *long_cell, f"paths.cache={tmp_path / 'reference'}"]),
-                             tmp_path / "reference-out")
+                             tmp_path / "reference-out").as_dict()
     assert record["identity"] == reference["identity"]
     assert record["metrics"]["test_top1"] == reference["metrics"]["test_top1"]
     assert record["metrics"]["final_train_loss"] == reference["metrics"]["final_train_loss"]
@@ -239,7 +239,7 @@ def test_two_tasks_of_one_job_train_a_cell_data_parallel(tmp_path):
     assert record["status"] == "finished" and record["environment"]["world_size"] == 2
     with one_thread():
         single = run_cell(compose_config([*CELL, "schedule=clr", f"paths.cache={tmp_path / 'single'}"]),
-                          tmp_path / "single-out")
+                          tmp_path / "single-out").as_dict()
     assert single["environment"]["world_size"] == 1
     # Same global batch and schedule; per-rank BN statistics make the runs differ a little.
     assert record["metrics"]["final_train_loss"] == pytest.approx(single["metrics"]["final_train_loss"], rel=0.05)

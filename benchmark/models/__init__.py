@@ -16,9 +16,10 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.models.cifar import VGG16_WIDTHS, VGG19_WIDTHS, CifarResNet, CifarVGG
+from benchmark.models.custom import build_custom
 from benchmark.schema import MobileNetV2Conf, ModelConf, ViTConf
 
-__all__ = ["MODELS", "build_model", "model_constructor", "default_model_conf"]
+__all__ = ["FAMILIES", "MODELS", "build_model", "model_constructor", "model_family", "default_model_conf"]
 
 
 def _torchvision_resnet(depth: int) -> Callable[[ModelConf, int], nn.Module]:
@@ -74,6 +75,7 @@ MODELS: Dict[str, Callable[[ModelConf, int], nn.Module]] = {
     "resnet18": _torchvision_resnet(18),
     "resnet34": _torchvision_resnet(34),
     "resnet50": _torchvision_resnet(50),
+    "custom": build_custom,  # model._target_ with model.kwargs (benchmark/models/custom.py)
 }
 
 
@@ -86,6 +88,20 @@ def default_model_conf(name: str) -> ModelConf:
     Hydra (``make bench``); the YAML options carry the same values."""
     model_constructor(name)
     return SCHEMAS[name]() if name in SCHEMAS else ModelConf(name=name)
+
+
+# The dataset family each built-in model was defined for (benchmark.cell.check_pairing);
+# a model not listed here takes any input size.
+FAMILIES: Dict[str, str] = {
+    **{name: "cifar" for name in ("resnet20", "resnet32", "resnet56", "resnet110", "vgg16", "vgg19",
+                                         "preresnet110", "densenet40", "mobilenetv2", "vit")},
+    **{name: "imagenet" for name in ("resnet18", "resnet34", "resnet50")},
+}
+
+
+def model_family(name: str) -> str:
+    """``cifar``, ``imagenet``, or ``any`` for a model that takes any input size."""
+    return FAMILIES.get(name, "any")
 
 
 def model_constructor(name: str) -> Callable[[ModelConf, int], nn.Module]:

@@ -10,13 +10,14 @@ tensors; ``benchmark.train.train`` always builds a fresh one, as the paper does.
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.pruning.counting import count_macs, count_params
+from benchmark.pruning.spec import _plain as spec_plain
 from benchmark.pruning.spec import (
     PRUNERS,
     PruningSpec,
@@ -25,8 +26,10 @@ from benchmark.pruning.spec import (
     variants,
     with_ratio,
 )
+from benchmark.pruning import checkpoint, custom, structure
 from benchmark.pruning.generic import data_dependent, prune_by_graph
 from benchmark.pruning.graph import after_surgery
+from benchmark.sources import file_fingerprint
 from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
 from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
 
@@ -53,7 +56,14 @@ def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batc
     # Training may have left weights channels_last; torch.nn.utils.prune flattens with view().
     model.to(memory_format=torch.contiguous_format)
     history = copy.deepcopy(history) if history is not None else empty_history()
-    if by_graph(spec, model):
+    if spec.widths_from is not None:
+        widths = checkpoint.checkpoint_widths(model, spec.widths_from)
+        history["filters"] += checkpoint.random_to_widths(model, widths, seed, image_size)
+    elif spec.name == "custom":
+        history["structure"] = custom.run(model, spec, seed, batches, image_size, history.get("structure"))
+    elif spec.name == "checkpoint":
+        raise ValueError("pruner=checkpoint loads a network (checkpoint.load_pruned); it does not prune one")
+    elif by_graph(spec, model):
         history["filters"] += prune_by_graph(model, spec, seed, batches, criterion, image_size)
     elif spec.structured:
         history["filters"] += prune_filters(model, spec, seed, batches, criterion, image_size)
@@ -65,9 +75,34 @@ def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batc
 
 def rebuild(model: nn.Module, history: History, image_size: int = 32) -> nn.Module:
     """The pruned architecture (and mask buffers) from the dense model and a history;
-    load the saved state_dict into the result."""
+    load the saved state_dict into the result. The dense model is replaced where the history
+    names a separately built architecture (``pruner=checkpoint pruner.architecture``)."""
+    if "architecture" in history:
+        return checkpoint.build_architecture(history["architecture"], next(model.parameters()).device)
+    if "structure" in history:
+        return structure.apply(model, history["structure"])
     after_surgery(replay(model, history.get("filters", []), image_size))
     return attach_masks(model, history.get("masked", []))
+
+
+def fingerprint(pruner: Any) -> Dict[str, Any]:
+    """The content of what a pruner config names (a callable, a file) for the pruned identity;
+    empty for the built-in pruners, so their identities do not change."""
+    if pruner.name == "custom":
+        return custom.fingerprint(pruner.function, dict(spec_plain(pruner.kwargs)))
+    if pruner.name == "checkpoint":
+        return checkpoint.fingerprint(pruner.path, spec_plain(pruner.architecture))
+    if pruner.widths_from is not None:
+        return {"widths_from": file_fingerprint(pruner.widths_from, "pruner.widths_from")}
+    return {}
+
+
+def check_files(spec: PruningSpec, model: nn.Module, num_classes: int, image_size: int) -> None:
+    """A checkpoint that does not fit the model is one line before any training."""
+    if spec.name == "checkpoint":
+        checkpoint.load_pruned(model, spec, num_classes, image_size)
+    if spec.widths_from is not None:
+        checkpoint.checkpoint_widths(model, spec.widths_from)
 
 
 def _reduction(model: nn.Module, spec: PruningSpec, metric: str, dense: float, image_size: int) -> float:

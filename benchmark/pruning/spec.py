@@ -16,13 +16,36 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
+from benchmark.schema import PrunerConf
 
-Conf = Any
-STRUCTURED = ("l1", "random", "taylor")
-UNSTRUCTURED = ("mwp", "random_unstructured")
-GRAPH = ("torch_pruning",)  # any Torch-Pruning importance over the dependency graph (pruning/graph.py)
-EXTERNAL = ("custom", "checkpoint")  # a user's callable, a pruned checkpoint (pruning/external.py)
-PRUNERS = ("none", *STRUCTURED, *UNSTRUCTURED, *GRAPH, *EXTERNAL)
+# The pruner registry: name -> kind. Structured pruners remove filters of the convs a model
+# lists (their scores are ``benchmark.pruning.structured.SCORES``, with the dependency-graph
+# fallback of ``benchmark.pruning.graph`` for other models); ``graph`` prunes through any
+# Torch-Pruning importance (``pruning/graph.py``); unstructured ones attach masks
+# (``benchmark.pruning.unstructured.METHODS``); ``external`` ones take a user's callable or a
+# checkpoint pruned elsewhere (``pruning/external.py``); ``none`` keeps the baseline whole.
+PRUNERS: Dict[str, str] = {
+    "none": "none",
+    "l1": "structured",
+    "random": "structured",
+    "taylor": "structured",
+    "mwp": "unstructured",
+    "random_unstructured": "unstructured",
+    "torch_pruning": "graph",
+    "custom": "external",
+    "checkpoint": "external",
+}
+STRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "structured")
+UNSTRUCTURED = tuple(name for name, kind in PRUNERS.items() if kind == "unstructured")
+GRAPH = tuple(name for name, kind in PRUNERS.items() if kind == "graph")
+EXTERNAL = tuple(name for name, kind in PRUNERS.items() if kind == "external")
+
+
+def pruner_kind(name: str) -> str:
+    """The registry's kind of ``pruner=name``, or one line listing the valid names."""
+    if name not in PRUNERS:
+        raise ConfigError(f"pruner={name!r} is unknown; valid: {', '.join(PRUNERS)}")
+    return PRUNERS[name]
 
 
 @dataclass(frozen=True)
@@ -41,11 +64,12 @@ class PruningSpec:
     function: Optional[str] = None  # custom: "module:callable"
     kwargs: Dict[str, Any] = field(default_factory=dict)  # custom: the callable's own settings
     path: Optional[str] = None  # checkpoint: the pruned checkpoint file
+    architecture: Optional[Dict[str, Any]] = None  # checkpoint: a _target_ node building the pruned model
     widths_from: Optional[str] = None  # random: take per-layer widths from this pruned checkpoint
 
     @property
     def structured(self) -> bool:
-        return self.name in STRUCTURED
+        return PRUNERS[self.name] == "structured"
 
     @property
     def graph(self) -> bool:
@@ -57,7 +81,7 @@ class PruningSpec:
 
     @property
     def unstructured(self) -> bool:
-        return self.name in UNSTRUCTURED
+        return PRUNERS[self.name] == "unstructured"
 
 
 @lru_cache(maxsize=1)
@@ -66,10 +90,9 @@ def variants() -> Dict[str, Dict[str, Dict[str, Any]]]:
     return OmegaConf.to_container(OmegaConf.load(Path(__file__).with_name("variants.yaml")))
 
 
-def resolve(pruner: Conf, model_name: str) -> PruningSpec:
+def resolve(pruner: PrunerConf, model_name: str) -> PruningSpec:
     """The pruner config for ``model_name`` as a spec, with its variant (if any) applied."""
-    if pruner.name not in PRUNERS:
-        raise ConfigError(f"pruner={pruner.name!r} is unknown; valid: {', '.join(PRUNERS)}")
+    pruner_kind(pruner.name)
     fields = dict(
         name=pruner.name,
         ratio=float(pruner.ratio),
@@ -97,14 +120,14 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def _extra_fields(pruner: Conf) -> Dict[str, Any]:
+def _extra_fields(pruner: PrunerConf) -> Dict[str, Any]:
     """The settings only the generic pruners have (their schemas extend PrunerConf)."""
     if pruner.name == "torch_pruning":
         return dict(importance=_plain(pruner.importance), global_pruning=bool(pruner.global_pruning))
     if pruner.name == "custom":
         return dict(function=pruner.function, kwargs=dict(_plain(pruner.kwargs)))
     if pruner.name == "checkpoint":
-        return dict(path=pruner.path)
+        return dict(path=pruner.path, architecture=_plain(pruner.architecture))
     return {}
 
 
@@ -120,6 +143,9 @@ def validate(spec: PruningSpec, model: Any) -> None:
         return
     if spec.widths_from is not None and spec.name != "random":
         raise ConfigError(f"pruner.widths_from applies to pruner=random, not {spec.name}")
+    if spec.external or spec.widths_from is not None:
+        _validate_external(spec)
+        return
     if spec.graph or (spec.structured and not hasattr(model, "prunable_convs")):
         _validate_graph(spec, model)
         return
@@ -160,6 +186,16 @@ def _validate_graph(spec: PruningSpec, model: Any) -> None:
     if spec.graph and (spec.importance is None or "_target_" not in spec.importance):
         raise ConfigError("pruner.importance._target_ must name a Torch-Pruning importance, "
                           "e.g. torch_pruning.importance.MagnitudeImportance")
+
+
+def _validate_external(spec: PruningSpec) -> None:
+    """What the custom / checkpoint pruners need; their callables and files are checked on use."""
+    if spec.name == "custom" and not spec.function:
+        raise ConfigError("pruner.function must name module:callable for pruner=custom")
+    if spec.name == "checkpoint" and not spec.path:
+        raise ConfigError("pruner.path must name a pruned checkpoint for pruner=checkpoint")
+    if (spec.name == "checkpoint" or spec.widths_from is not None) and spec.rounds != 1:
+        raise ConfigError(f"pruner.rounds={spec.rounds}: a checkpoint's widths are pruned once; use rounds=1")
 
 
 def with_ratio(spec: PruningSpec, ratio: float) -> PruningSpec:

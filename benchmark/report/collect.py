@@ -26,7 +26,6 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Dict, Iterable, List
 
 import pandas as pd
@@ -84,22 +83,21 @@ def _budget_epochs(config: Dict[str, Any]) -> int | None:
     from benchmark.errors import ConfigError
     from benchmark.schedules import retrain_epochs
 
+    from benchmark.schema import BudgetConf, RecipeConf
+
     budget, recipe = config.get("budget") or {}, config.get("recipe") or {}
     try:
-        return retrain_epochs(SimpleNamespace(epochs=budget.get("epochs"), fraction=budget.get("fraction")),
-                              SimpleNamespace(epochs=recipe.get("epochs")))
-    except (ConfigError, TypeError):
+        return retrain_epochs(BudgetConf(epochs=budget.get("epochs"), fraction=budget.get("fraction")),
+                              RecipeConf(epochs=recipe.get("epochs")))
+    except (ConfigError, TypeError, AttributeError):
         return None
 
 
 def _comparison(config: Dict[str, Any], epochs: int | None) -> str | None:
-    from benchmark.identity import comparison_name
+    from benchmark.identity import comparison_key
 
-    try:
-        return comparison_name(SimpleNamespace(**{k: SimpleNamespace(**v) for k, v in config.items()
-                                                  if isinstance(v, dict)}), epochs)
-    except (AttributeError, TypeError):
-        return None
+    names = [(config.get(group) or {}).get("name") for group in ("dataset", "model", "pruner")]
+    return None if None in names else comparison_key(*names, epochs)
 
 
 def wandb_record(run_id: str, name: str | None, group: str | None, config: Dict[str, Any],

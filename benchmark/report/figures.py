@@ -27,22 +27,25 @@ from matplotlib.lines import Line2D
 from benchmark import schema
 from benchmark.errors import ConfigError
 from benchmark.report import published
-from benchmark.schedules import lr_momentum, validate
+from benchmark.schedules import SCHEDULE_ORDER, lr_momentum, order_key, validate
 
-SCHEDULE_ORDER = ["ft", "lrw", "slr", "clr", "clr_lrw"]
 SCHEDULE_CONFS = {"ft": schema.FTScheduleConf, "lrw": schema.LRWScheduleConf, "slr": schema.SLRScheduleConf,
-                  "clr": schema.CLRScheduleConf, "clr_lrw": schema.CLRScheduleConf}
+                  "clr": schema.CLRScheduleConf, "clr_lrw": schema.CLRScheduleConf, "wr": schema.WRScheduleConf,
+                  "step": schema.StepScheduleConf, "scratch_e": schema.ScratchScheduleConf,
+                  "scratch_b": schema.ScratchScheduleConf,
+                  **dict.fromkeys(("llr", "allr", "cosine", "rex"), schema.BudgetAwareScheduleConf)}
 CIFAR_STEPS_PER_EPOCH = 782  # ceil(50000 / 64): CIFAR training set, the recipe's batch
 PAPER_BUDGET = 72
 
 
 def _colour(schedule: str) -> str:
-    index = SCHEDULE_ORDER.index(schedule) if schedule in SCHEDULE_ORDER else len(SCHEDULE_ORDER)
-    return f"C{index % 10}"
+    """One colour per schedule of the registry order; ``+kd`` takes the colour after the registry's."""
+    index, _ = order_key(schedule)
+    return f"C{(index + (len(SCHEDULE_ORDER) if '+' in schedule else 0)) % 10}"
 
 
 def _ordered(names: Sequence[str]) -> List[str]:
-    return sorted(set(names), key=lambda s: (SCHEDULE_ORDER.index(s) if s in SCHEDULE_ORDER else 99, s))
+    return sorted(set(names), key=order_key)
 
 
 def _grid(panels: int, width: float = 4.2, height: float = 3.2) -> Tuple[Figure, List[Any]]:
@@ -122,9 +125,15 @@ def schedules_of(frame: pd.DataFrame) -> Tuple[Any, Dict[str, Any], int | None]:
     first = frame.iloc[0]
     recipe = _from_columns(schema.RecipeConf, first, "config.recipe.")
     confs = {}
-    for name in _ordered(frame["schedule"]):
-        if name in SCHEDULE_CONFS:
-            confs[name] = _from_columns(SCHEDULE_CONFS[name], frame[frame["schedule"] == name].iloc[0], "config.schedule.")
+    for label in _ordered(frame["schedule"]):
+        name, rows = label.partition("+")[0], frame[frame["schedule"] == label]
+        if name in SCHEDULE_CONFS and name not in confs:  # a +kd label retrains on its schedule's rates
+            confs[name] = _from_columns(SCHEDULE_CONFS[name], rows.iloc[0], "config.schedule.")
+            decided = pd.to_numeric(rows.get("retraining.allr.lr", pd.Series(dtype=float)), errors="coerce").dropna()
+            if name == "allr" and len(decided):  # the rate each cell decided after pruning: their mean
+                confs[name] = dataclasses.replace(confs[name], peak_lr=float(decided.mean()))
+            elif name == "allr":
+                del confs[name]  # decided after pruning, and no cell recorded it
     steps = pd.to_numeric(frame["steps_per_epoch"], errors="coerce").dropna()
     return recipe, confs, (int(steps.iloc[0]) if len(steps) else None)
 
@@ -138,13 +147,18 @@ def lr_schedules(epochs: int, steps_per_epoch: int = CIFAR_STEPS_PER_EPOCH, reci
     fig = Figure(figsize=(8, 5.5), layout="constrained")
     lr_ax, momentum_ax = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     lines: Dict[str, Dict[str, Line2D]] = {"lr": {}, "momentum": {}}
-    steps = np.arange(epochs * steps_per_epoch)
     for name, conf in schedules.items():
-        try:
-            validate(conf, recipe, epochs)
+        try:  # ALLR's rate, decided after pruning, is not config
+            validate(dataclasses.replace(conf, peak_lr=None) if conf.name == "allr" else conf, recipe, epochs)
         except ConfigError:  # e.g. LRW cannot rewind further than E: nothing to draw
             continue
-        values = np.array([lr_momentum(int(s), steps_per_epoch, epochs, conf, recipe) for s in steps])
+        # Scratch-E runs E epochs, not T: drawn over them. Scratch-B's length (E x a FLOPs ratio) is per
+        # pruned model, so no single curve stands for it: left out, its epochs are in each record.
+        if conf.name == "scratch_b":
+            continue
+        length = {"scratch_e": recipe.epochs}.get(conf.name, epochs)
+        steps = np.arange(length * steps_per_epoch)
+        values = np.array([lr_momentum(int(s), steps_per_epoch, length, conf, recipe) for s in steps])
         x = steps / steps_per_epoch
         lines["lr"][name], = lr_ax.plot(x, values[:, 0], color=_colour(name), label=name.upper())
         lines["momentum"][name], = momentum_ax.plot(x, values[:, 1], color=_colour(name))

@@ -26,8 +26,8 @@ import pandas as pd
 
 from benchmark.report import published
 from benchmark.report.collect import collect
+from benchmark.schedules import order_key
 
-SCHEDULE_ORDER = ["ft", "lrw", "slr", "clr"]
 KEYS = ["dataset", "model", "pruner", "T"]
 NO_PUBLISHED_MATCH = ("no cell matches a published setting (CIFAR-10; ResNet-56-B, ResNet-110-B or VGG-16-A "
                       "by pruner=l1 pruner.variant=...; schedule ft/lrw/slr/clr; T in 40..152)")
@@ -66,9 +66,11 @@ def _pruner_label(row: pd.Series) -> str:
 
 
 def _schedule_label(row: pd.Series) -> str:
-    """``clr_lrw`` (CLR with its max lr by the LRW rule) is a schedule of its own in the tables."""
+    """``clr_lrw`` (CLR with its max lr by the LRW rule) is a schedule of its own in the tables, and so is
+    a schedule retrained with distillation (``clr+kd``); recorded LRW replays are ``lrw`` (equal on step recipes)."""
     name = row["config.schedule.name"]
-    return "clr_lrw" if name == "clr" and row.get("config.schedule.max_lr_rule") == "lrw" else name
+    label = "clr_lrw" if name == "clr" and row.get("config.schedule.max_lr_rule") == "lrw" else name
+    return label + ("+kd" if row.get("config.distill.name") == "kd" else "")
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -107,8 +109,7 @@ def _paired_difference(group: pd.DataFrame, schedule: str) -> str:
 def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     """The comparison table: rows by KEYS, columns per schedule, plus context columns."""
     done = frame[frame["status"] == "finished"]
-    schedules = [s for s in SCHEDULE_ORDER if s in set(done["schedule"])]
-    schedules += sorted(set(done["schedule"]) - set(schedules))
+    schedules = sorted(set(done["schedule"]), key=order_key)
     rows = []
     for keys, group in done.groupby(KEYS, sort=True):
         row = dict(zip(KEYS, keys))
