@@ -44,8 +44,8 @@ SMALL = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32", "
 def test_cell_trains_prunes_saves_and_reloads_the_identical_model(name, pruner, tiny_cfg, tmp_path):
     cfg = tiny_cfg(*SMALL, *TINY_MODELS[name], f"pruner={pruner}", "pruner.sparsity=0.5")
     record = run_cell(cfg, tmp_path / "out")
-    assert record["status"] == "finished" and record["history"]
-    assert record["model"]["params_after"] < record["model"]["params_before"]
+    assert record.status == "finished" and record.history
+    assert record.model["params_after"] < record.model["params_before"]
     cpu = torch.device("cpu")
     ident = identity(cfg, 1)
     # The same pruning again, in memory, from the cached baseline...
@@ -54,7 +54,7 @@ def test_cell_trains_prunes_saves_and_reloads_the_identical_model(name, pruner, 
     expected.load_state_dict(saved["state_dict"])
     pruning.prune(expected, stages.pruning_spec(cfg, expected), cfg.seed.prune)
     # ...equals the pruned stage the suite rebuilds from its storage (dense model + history + weights).
-    reloaded = stages.pruned(cfg, ident, stages.pruning_spec(cfg, expected), None, {}, cpu).model
+    reloaded = stages.pruned(cfg, ident, stages.pruning_spec(cfg, expected), None, None, cpu).model
     want, got = expected.state_dict(), reloaded.state_dict()
     assert list(got) == list(want)
     assert all(torch.equal(got[k], want[k]) for k in want)

@@ -111,7 +111,7 @@ def test_new_models_map_cifar_images_to_class_logits(name):
 
 def test_vit_configuration_is_data():
     cfg = compose_config(["model=vit", "model.depth=3", "model.num_heads=4", "model.embed_dim=64"])
-    model = build_model(OmegaConf.to_object(cfg.model), 10)
+    model = build_model(cfg.model, 10)
     assert len(model.net.blocks) == 3 and model.net.blocks[0].attn.num_heads == 4
     assert model.net.patch_embed.proj.kernel_size == (4, 4) and model.net.patch_embed.proj.out_channels == 64
 
@@ -136,4 +136,4 @@ def test_modern_cifar10_trains_each_model_by_its_own_recipe(model, optimizer):
 @pytest.mark.parametrize("name", ["vgg19", "preresnet110", "densenet40", "mobilenetv2", "vit"])
 def test_model_yaml_equals_the_defaults_code_builds_without_hydra(name):
     # make bench builds models from default_model_conf; the YAML option must describe the same model.
-    assert OmegaConf.to_object(compose_config([f"model={name}"]).model) == default_model_conf(name)
+    assert compose_config([f"model={name}"]).model == default_model_conf(name)
