@@ -24,8 +24,8 @@ SLIM = ["pruner=custom", "pruner.function=examples.my_pruner:slim", "+pruner.kwa
 
 
 def test_custom_pruner_is_counted_cached_and_reloaded_across_schedules(tiny_cfg, tmp_path):
-    ft = run_cell(tiny_cfg(*SLIM, "schedule=ft"), tmp_path / "ft")
-    lrw = run_cell(tiny_cfg(*SLIM, "schedule=lrw"), tmp_path / "lrw")
+    ft = run_cell(tiny_cfg(*SLIM, "schedule=ft"), tmp_path / "ft").as_dict()
+    lrw = run_cell(tiny_cfg(*SLIM, "schedule=lrw"), tmp_path / "lrw").as_dict()
     assert ft["status"] == lrw["status"] == "finished"
     assert ft["identity"]["pruned"] == lrw["identity"]["pruned"]
     assert ft["metrics"]["pruned_test_top1"] == lrw["metrics"]["pruned_test_top1"]  # the reloaded model, evaluated
@@ -115,7 +115,7 @@ def test_a_torch_pruning_checkpoint_is_retrained_against_the_dense_baseline(tiny
     assert plan["params_after"] == count_params(pruned) < plan["params_before"]
     twin = plan_cell(tiny_cfg("pruner=random", f"pruner.widths_from={path}"))
     assert twin["params_after"] == count_params(pruned)
-    record = run_cell(tiny_cfg("pruner=checkpoint", f"pruner.path={path}", "schedule=ft"), tmp_path / "out")
+    record = run_cell(tiny_cfg("pruner=checkpoint", f"pruner.path={path}", "schedule=ft"), tmp_path / "out").as_dict()
     assert record["status"] == "finished" and record["model"]["params_after"] == count_params(pruned)
     assert record["model"]["params_before"] == plan["params_before"]  # the dense baseline is the reference
     saved = torch.load(tmp_path / "cache" / "pruned" / record["identity"]["pruned"] / "model.pt", weights_only=True)
@@ -176,7 +176,7 @@ def test_torchvision_mobilenet_v2_takes_every_pruner(tiny_cfg, pruner):
 def test_mobilenet_v2_runs_a_whole_cell_with_a_taylor_importance(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg(*MOBILENET, "pruner=torch_pruning", "pruner.taylor_batches=2",
                                "pruner.importance._target_=torch_pruning.importance.TaylorImportance",
-                               "recipe.epochs=1", "recipe.milestones=[]", "budget.epochs=1"), tmp_path / "out")
+                               "recipe.epochs=1", "recipe.milestones=[]", "budget.epochs=1"), tmp_path / "out").as_dict()
     assert record["status"] == "finished" and record["model"]["params_after"] < record["model"]["params_before"]
 
 
@@ -190,18 +190,18 @@ def test_a_user_model_from_a_file_outside_the_package_trains_and_prunes(tiny_cfg
                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, num_classes))
     """)
     record = run_cell(tiny_cfg("model=custom", "model._target_=byom_user_net.net", "+model.kwargs.hidden=12",
-                               "pruner=l1", "pruner.ratio=0.5"), tmp_path / "out")
+                               "pruner=l1", "pruner.ratio=0.5"), tmp_path / "out").as_dict()
     assert record["status"] == "finished"
     assert record["model"]["params_before"] == 3 * 12 * 9 + 12 + 24 + 12 * 10 + 10
     assert record["model"]["params_after"] == 3 * 6 * 9 + 6 + 12 + 6 * 10 + 10
 
 
 def test_released_dense_weights_are_loaded_measured_and_hashed(tiny_cfg, tmp_path):
-    trained = run_cell(tiny_cfg("schedule=ft"), tmp_path / "trained")
+    trained = run_cell(tiny_cfg("schedule=ft"), tmp_path / "trained").as_dict()
     weights = torch.load(tmp_path / "cache" / "baselines" / trained["identity"]["baseline"] / "model.pt",
                          weights_only=True)["state_dict"]
     torch.save({"state_dict": weights}, tmp_path / "released.pt")
-    loaded = run_cell(tiny_cfg("schedule=ft", f"model.weights={tmp_path / 'released.pt'}"), tmp_path / "loaded")
+    loaded = run_cell(tiny_cfg("schedule=ft", f"model.weights={tmp_path / 'released.pt'}"), tmp_path / "loaded").as_dict()
     assert loaded["model"]["baseline_source"] == "loaded" and trained["model"]["baseline_source"] == "trained"
     assert loaded["model"]["baseline_weights"]["sha256"]
     assert loaded["identity"]["baseline"] != trained["identity"]["baseline"]

@@ -21,7 +21,11 @@ def test_every_group_option_composes_and_resolves(group, option):
     partners = {("dataset", "imagenet"): ["model=resnet50", "recipe=imagenet"], ("recipe", "imagenet"):
                 ["dataset=imagenet", "model=resnet50"], ("model", "resnet18"): ["dataset=imagenet", "recipe=imagenet"],
                 ("model", "resnet34"): ["dataset=imagenet", "recipe=imagenet"],
-                ("model", "resnet50"): ["dataset=imagenet", "recipe=imagenet"]}.get((group, option), [])
+                ("model", "resnet50"): ["dataset=imagenet", "recipe=imagenet"],
+                # Options that name the user's code or file (docs/bring_your_own_method.md).
+                ("model", "custom"): ["model._target_=torchvision.models.mobilenet_v2"],
+                ("pruner", "custom"): ["pruner.function=examples.my_pruner:slim"],
+                ("pruner", "checkpoint"): ["pruner.path=pruned.pt"]}.get((group, option), [])
     cfg = compose_dictconfig([f"{group}={option}", *partners])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     assert validate(OmegaConf.to_object(cfg)) > 0  # the option passes the pre-training checks with the defaults

@@ -212,21 +212,21 @@ def test_new_schedules_run_as_cells_on_one_cached_baseline(tiny_cfg, tmp_path):
     from benchmark.cell import run_cell
 
     common = ["rewind_epochs=[1]", "budget.epochs=1"]
-    wr = run_cell(tiny_cfg("schedule=wr", *common), tmp_path / "wr")
+    wr = run_cell(tiny_cfg("schedule=wr", *common), tmp_path / "wr").as_dict()
     base_dir = tmp_path / "cache" / "baselines" / wr["identity"]["baseline"]
     assert snapshot_path(base_dir, 1).exists() and wr["retraining"]["rewound_to_epoch"] == 1
-    allr = run_cell(tiny_cfg("schedule=allr", *common), tmp_path / "allr")
+    allr = run_cell(tiny_cfg("schedule=allr", *common), tmp_path / "allr").as_dict()
     info = allr["retraining"]["allr"]
     assert 0 < info["norm_drop"] < 1 and info["pruned_fraction"] == pytest.approx(allr["model"]["sparsity"], abs=0.01)
     assert info["lr"] == pytest.approx(schedules.allr_peak(info["norm_drop"], info["pruned_fraction"], 1,
                                                            RecipeConf(epochs=2)))
-    scratch = run_cell(tiny_cfg("schedule=scratch_b", *common), tmp_path / "scratch")
+    scratch = run_cell(tiny_cfg("schedule=scratch_b", *common), tmp_path / "scratch").as_dict()
     trained = round(2 * scratch["model"]["flops_before"] / scratch["model"]["flops_after"])
     assert scratch["retraining"]["budget"] == {"epochs_trained": trained, "is_budget_T": False, "T": 1}
     assert len(scratch["history"]) == trained
-    lrw = run_cell(tiny_cfg("schedule=lrw", "schedule.source=recorded", *common), tmp_path / "lrw")
+    lrw = run_cell(tiny_cfg("schedule=lrw", "schedule.source=recorded", *common), tmp_path / "lrw").as_dict()
     assert lrw["retraining"]["lrw_source"] == "recorded" and [r["lr"] for r in lrw["history"]] == pytest.approx([0.01])
-    kd = run_cell(tiny_cfg("schedule=clr", "distill=kd", "bn_recalibration=0.5", *common), tmp_path / "kd")
+    kd = run_cell(tiny_cfg("schedule=clr", "distill=kd", "bn_recalibration=0.5", *common), tmp_path / "kd").as_dict()
     assert kd["retraining"]["distill"]["extra_seconds_per_epoch"] > 0
     assert kd["retraining"]["bn_recalibration"]["batches"] == 2  # half of 4 batches of 64 out of 256 images
     records = (wr, allr, scratch, lrw, kd)
