@@ -153,7 +153,7 @@ def test_sweep_plan_counts_shared_stages_once():
         p["cached"] = {"baseline": False, "pruned": False, "cell": False}
     totals = summarise(plans + plans[:1])  # a repeated cell counts once
     assert totals == {"cells": 4, "cells_finished": 0, "baselines_to_train": 1, "pruned_models_to_compute": 2,
-                      "epochs_to_train": 16 + 4 * 10}
+                      "epochs_to_train": 12 + 4 * 6}  # the demo: E = 12, T = 6
 
 
 def test_an_unwritable_output_folder_fails_with_a_clear_message(tmp_path):

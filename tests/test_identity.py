@@ -37,8 +37,8 @@ def test_a_new_key_in_neither_list_is_caught():
 
 
 def test_every_exclusion_has_a_reason_and_names_a_real_key():
-    configs = [["dataset=imagenet"], [], ["pruner=checkpoint", "pruner.path=pruned.pt"]]  # every option's own keys
-    keys = {k for overrides in configs for k, _ in leaves(compose_config(overrides))}
+    variants = [[], ["dataset=imagenet"], ["pruner=checkpoint", "pruner.path=pruned.pt"]]
+    keys = {k for overrides in variants for k, _ in leaves(compose_config(overrides))}
     for key, reason in EXCLUDED.items():
         assert len(reason) >= 10, key
         assert any(k == key or k.startswith(key + ".") for k in keys), f"{key} is not a config key"
@@ -58,6 +58,7 @@ def _perturbed(value):
 
 
 STAGES = ("baseline", "pruned", "cell")
+FILES = ("model.weights", "pruner.path", "pruner.widths_from")  # their SHA-256 enters: tests/test_byom.py
 
 
 @pytest.mark.parametrize("overrides", [[], ["dataset=imagenet", "model=resnet50"], ["schedule=slr"]], ids=str)
@@ -69,9 +70,7 @@ def test_each_leaf_changes_exactly_its_stage_and_those_after_it(overrides):
     for key, value in leaves(plain):
         changed = OmegaConf.create(plain)
         OmegaConf.update(changed, key, _perturbed(value), merge=False)
-        if key in ("device", "fast"):  # these enter as the precision: tested below
-            continue
-        if "SHA-256" in EXCLUDED.get(key, ""):  # a file's path: its content's hash enters (tests/test_byom.py)
+        if key in ("device", "fast") or key in FILES:  # enter as the precision, as file content: tested apart
             continue
         got = identity(changed, 40).as_dict()
         stage = next((HASHED[k] for k in HASHED if key == k or key.startswith(k + ".")), None)
@@ -98,7 +97,7 @@ def test_budget_spellings_name_one_cell():
 
 
 def test_the_hashed_payload_lies_beside_each_artefact(tiny_cfg, tmp_path):
-    record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out").as_dict()
+    record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out")
     cache = tmp_path / "cache"
     folders = {"baseline": cache / "baselines", "pruned": cache / "pruned", "cell": cache / "cells"}
     for stage, folder in folders.items():
