@@ -37,7 +37,7 @@ def _heads(model):
 CELLS = [(name, "l1") for name in sorted(TINY_MODELS)] + [("vit", "mwp"), ("densenet40", "mwp")]
 # One epoch of 2 batches each way, no latency timing: training steps, not accuracy, are tested.
 SMALL = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32", "recipe.batch_size=32",
-         "recipe.epochs=1", "budget.epochs=1", "latency.repeats=0"]
+         "recipe.epochs=1", "recipe.milestones=[]", "budget.epochs=1", "latency.repeats=0"]
 
 
 @pytest.mark.parametrize("name,pruner", CELLS)
