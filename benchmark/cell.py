@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages, validation
-from benchmark.artefacts import atomic_save, load_checkpoint, write_json
+from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
@@ -211,7 +211,6 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     loader = data.train(cfg.seed.retrain)
     record = new_record(cfg, ident, epochs, len(loader), device)
     write_record(record, output_dir, enabled=main)
-    write_json(payload_file(ident, "cell"), cell_dir / "identity.json", enabled=main)  # what the hash means
 
     wandb_cfg = cfg.wandb if main else WandbConf(mode="disabled")
     with tracked(wandb_cfg, record.config, record.name, record.comparison, ident.cell, output_dir) as tracker:
@@ -221,7 +220,7 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
         except stages.StageDiverged as error:
             record.status, record.diverged = "diverged", {"stage": error.stage, "epoch": error.epoch}
             record.seconds = {"cell": time.perf_counter() - began}
-            return finish_cell(record, tracker, cell_dir, output_dir, enabled=main)
+            return finish_cell(record, tracker, cell_dir, output_dir, enabled=main, payload=payload_file(ident, "cell"))
         pruned = stages.pruned(cfg, ident, spec, base, data, device)
         started = time.perf_counter()
         outcome = _retrain_rounds(cfg, spec, base, pruned, loader, data, epochs, cell_dir, tracker, device)
@@ -233,4 +232,4 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
                         enabled=main)
             for r in range(spec.rounds - 1):
                 (cell_dir / f"round{r}.pt").unlink(missing_ok=True)
-        return finish_cell(record, tracker, cell_dir, output_dir, enabled=main)
+        return finish_cell(record, tracker, cell_dir, output_dir, enabled=main, payload=payload_file(ident, "cell"))

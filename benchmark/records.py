@@ -103,11 +103,15 @@ def write_record(record: CellRecord, *folders: Path, enabled: bool = True) -> No
 
 
 def finish_cell(record: CellRecord, tracker: Summarised, cell_dir: Path, output_dir: Path, *,
-                enabled: bool = True) -> CellRecord:
-    """End a cell in a terminal state: the W&B summary, then the record in the cell cache and
-    the output folder. The one exit of every cell, finished or diverged in any stage."""
+                enabled: bool = True, payload: Optional[Dict[str, Any]] = None) -> CellRecord:
+    """End a cell in a terminal state: the W&B summary, then (with ``payload``, what its
+    identity hashes, as ``identity.json``) the record in the cell cache and the output folder.
+    The one exit of every cell, finished or diverged in any stage; a cell that fails earlier
+    leaves nothing in its cache folder."""
     if not record.done:
         raise ValueError(f"finish_cell needs a terminal status, not {record.status!r}")
     tracker.summarise(record.summary())
+    if payload is not None:
+        write_json(payload, cell_dir / "identity.json", enabled=enabled)
     write_record(record, cell_dir, output_dir, enabled=enabled)
     return record

@@ -97,7 +97,7 @@ def test_budget_spellings_name_one_cell():
 
 
 def test_the_hashed_payload_lies_beside_each_artefact(tiny_cfg, tmp_path):
-    record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out")
+    record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out").as_dict()
     cache = tmp_path / "cache"
     folders = {"baseline": cache / "baselines", "pruned": cache / "pruned", "cell": cache / "cells"}
     for stage, folder in folders.items():
