@@ -43,7 +43,7 @@ def test_a_cell_writes_a_complete_record(tiny_cfg, tmp_path):
 
 def test_a_finished_cell_is_reused_not_rerun(tiny_cfg, tmp_path):
     cfg = tiny_cfg("schedule=ft")
-    first = run_cell(cfg, tmp_path / "a").as_dict()
+    first = run_cell(cfg, tmp_path / "a")
     cached = tmp_path / "cache" / "cells" / first["identity"]["cell"] / "record.json"
     stamp = cached.stat().st_mtime_ns
     second = run_cell(cfg, tmp_path / "b").as_dict()
@@ -142,7 +142,7 @@ def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny
 
     monkeypatch.setattr(cell_module, "tracked", recording)
     cfg = tiny_cfg(*overrides)
-    first = run_cell(cfg, tmp_path / "a").as_dict()
+    first = run_cell(cfg, tmp_path / "a")
     assert first.status == "diverged" and first.diverged["stage"] == stage
     cached = json.loads(next((tmp_path / "cache" / "cells").glob("*/record.json")).read_text())
     assert cached == json.loads((tmp_path / "a" / "record.json").read_text()) == first.as_dict()
@@ -154,11 +154,11 @@ def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny
 
     monkeypatch.setattr(stages, "train", no_training)
     monkeypatch.setattr(cell_module, "train", no_training)
-    again = run_cell(cfg, tmp_path / "b").as_dict()
+    again = run_cell(cfg, tmp_path / "b")
     assert again.as_dict() == first.as_dict()
     assert json.loads((tmp_path / "b" / "record.json").read_text()) == cached
     if stage == "baseline":  # another cell on the same baseline learns it diverged without retraining it
-        other = run_cell(tiny_cfg(*overrides, "schedule=lrw"), tmp_path / "c").as_dict()
+        other = run_cell(tiny_cfg(*overrides, "schedule=lrw"), tmp_path / "c")
         assert other.status == "diverged" and other.identity["cell"] != first.identity["cell"]
 
 

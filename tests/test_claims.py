@@ -111,7 +111,9 @@ def test_lrw_and_slr_in_train_follow_the_papers_table_at_every_step(tiny_cfg, mo
     (w0, w1), (a0, a1), (b0, b1), (c0, c1) = SLR_TABLE[40]
     lrs = [lr for lr, _ in slr]
     warm = lrs[: 2 * (w1 + 1)]
-    assert all(x < y for x, y in zip(warm, warm[1:])) and max(warm) < 0.1, "cosine warm-up rises every step"
+    per_epoch = warm[::2]  # SLR is stepped per epoch: both iterations of an epoch share its rate
+    assert warm[1::2] == per_epoch, "constant within each warm-up epoch"
+    assert all(x < y for x, y in zip(per_epoch, per_epoch[1:])) and max(warm) < 0.1, "cosine warm-up rises every epoch"
     for value, first, last in ((0.1, a0, a1), (0.01, b0, b1), (0.001, c0, c1)):
         assert lrs[2 * first : 2 * (last + 1)] == pytest.approx([value] * 2 * (last - first + 1)), value
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from types import SimpleNamespace as S
 
 import pytest
 import torch
@@ -14,19 +13,19 @@ from benchmark.artefacts import load_checkpoint
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.fastpath import TrainingForward, should_compile
 from benchmark.models import build_model
-from benchmark.schema import OriginalScheduleConf
+from benchmark.schema import ModelConf, OriginalScheduleConf, RecipeConf, SyntheticDatasetConf
 from benchmark.train import TrainSettings, train
 
-RECIPE = S(epochs=2, batch_size=64, lr=0.05, milestones=[1], gamma=0.1, momentum=0.9, weight_decay=1e-4, nesterov=False)
+RECIPE = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1])
 
 
 def _tiny_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(S(name="resnet20", width=0.25), 10)
+    return build_model(ModelConf(name="resnet20", width=0.25), 10)
 
 
 def _loader() -> DeviceLoader:
-    split, _ = synthetic_splits(S(seed=0, train_size=320, test_size=8, num_classes=10, noise=0.5, distractor=0.7))
+    split, _ = synthetic_splits(SyntheticDatasetConf(seed=0, train_size=320, test_size=8))
     return DeviceLoader(split, 64, torch.device("cpu"), augment=True, seed=1)
 
 

@@ -15,7 +15,7 @@ from benchmark.schema import ModelConf
 from tests.conftest import compose_config
 
 SMALL = ["dataset=imagenet", "dataset.num_classes=3", "dataset.image_size=32", "dataset.workers=0",
-         "recipe=imagenet", "recipe.epochs=1", "recipe.milestones=[1]", "recipe.batch_size=8", "budget.epochs=1",
+         "recipe=imagenet", "recipe.epochs=1", "recipe.milestones=[]", "recipe.batch_size=8", "budget.epochs=1",
          "wandb.mode=disabled", "progress=off", "device=cpu", "latency.repeats=0"]
 
 

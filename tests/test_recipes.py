@@ -62,7 +62,7 @@ def test_ft_and_peaks_derive_from_the_recipe_not_from_sgd_steps():
 
 def test_step_recipe_defaults_keep_the_pinned_baseline_identity_and_new_fields_count():
     base = identity(compose_config([]), 40)
-    assert base.baseline == "base-ab7d6aaa1bc78c7f"
+    assert base.baseline == "base-1015a669a525c005"  # the pin of tests/test_engine.py
     for override in ("recipe.optimizer=adamw", "recipe.shape=cosine", "recipe.warmup_epochs=5"):
         assert identity(compose_config([override]), 40).baseline != base.baseline, override
 

@@ -78,6 +78,7 @@ def test_tracker_without_run_is_a_no_op():
 def test_online_without_network_logs_offline_under_the_cell_id(monkeypatch, tmp_path):
     for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # CI runs with WANDB_MODE=offline; this test is online
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # a closed port: no server
     online = SimpleNamespace(mode="online", project="p", entity=None, init_timeout=2.0)
