@@ -43,7 +43,7 @@ def test_a_cell_writes_a_complete_record(tiny_cfg, tmp_path):
 
 def test_a_finished_cell_is_reused_not_rerun(tiny_cfg, tmp_path):
     cfg = tiny_cfg("schedule=ft")
-    first = run_cell(cfg, tmp_path / "a")
+    first = run_cell(cfg, tmp_path / "a").as_dict()
     cached = tmp_path / "cache" / "cells" / first["identity"]["cell"] / "record.json"
     stamp = cached.stat().st_mtime_ns
     second = run_cell(cfg, tmp_path / "b").as_dict()
