@@ -100,6 +100,7 @@ def _resume_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, start: stages.
         if saved is not None:
             model = pruning.rebuild(stages.dense_model(cfg, device), saved["history"], image_size(cfg.dataset))
             model.load_state_dict(saved["state_dict"])
+            log.info("iterative pruning: resuming after round %d of %d", r + 1, spec.rounds)
             return Retrained("running", model, saved["history"], json.loads(saved["rounds"]))
     return Retrained("running", start.model, start.pruning_history, [])
 

@@ -94,29 +94,62 @@ def _cli(args, cwd):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.slow
-def test_a_cell_killed_with_sigkill_resumes_to_the_uninterrupted_record(tmp_path):
-    args = [*TINY_DATA, *[o for o in TINY if not o.startswith("budget")], "dataset.train_size=512",
-            "schedule=clr", "budget.epochs=6", "latency.repeats=0"]
+def _checkpointed_epoch(pattern: str, root: Path) -> int:
+    """The last epoch a training checkpoint under ``root`` holds (0 while there is none)."""
+    found = list(root.glob(pattern))
+    state = load_checkpoint(found[0]) if found else None
+    return state["epoch"] if state else 0
+
+
+def _kill_and_resume(tmp_path: Path, args, ready) -> str:
+    """Run the cell whole; run it again, SIGKILL it once ``ready(cache)`` holds, rerun it to the end.
+    Asserts both final records agree and returns the resumed run's log."""
     whole = _cli([*args, f"paths.cache={tmp_path / 'c1'}", f"hydra.run.dir={tmp_path / 'r1'}"], tmp_path)
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
     cut = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r2'}"], tmp_path)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:  # kill once retraining has checkpointed an epoch
-        found = list((tmp_path / "c2" / "cells").glob("*/checkpoint-round0.pt"))
-        if found and load_checkpoint(found[0]) and load_checkpoint(found[0])["epoch"] >= 2:
-            break
+    while time.monotonic() < deadline and cut.poll() is None and not ready(tmp_path / "c2"):
         time.sleep(0.05)
+    assert cut.poll() is None, "the run ended before the kill point: the test no longer kills it mid-way"
     cut.send_signal(signal.SIGKILL)
     cut.wait()
+    assert not list((tmp_path / "c2" / "cells").glob("*/record.json")), "killed after the cell finished"
     again = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r3'}"], tmp_path)
     assert again.wait(timeout=300) == 0, again.stderr.read()
-    log = (tmp_path / "r3" / "run.log").read_text()
-    assert "resuming after epoch" in log
     a = json.loads((tmp_path / "r1" / "record.json").read_text())
     b = json.loads((tmp_path / "r3" / "record.json").read_text())
     assert b["status"] == "finished" and a["metrics"] == b["metrics"]
+    base_a, base_b = (json.loads(next((tmp_path / c).glob("baselines/*/meta.json")).read_text()) for c in ("c1", "c2"))
+    assert base_a["metrics"] == base_b["metrics"]
+    assert [h["train_loss"] for h in base_a["history"]] == [h["train_loss"] for h in base_b["history"]]
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert [r.get("metrics") for r in a.get("rounds", [])] == [r.get("metrics") for r in b.get("rounds", [])]
+    return (tmp_path / "r3" / "run.log").read_text()
+
+
+KILLABLE = [*TINY_DATA, *[o for o in TINY if not o.startswith(("budget", "recipe"))], "dataset.train_size=512",
+            "recipe.epochs=4", "recipe.milestones=[2]", "recipe.batch_size=64", "latency.repeats=0"]
+
+
+@pytest.mark.slow
+def test_a_cell_killed_with_sigkill_during_retraining_resumes_to_the_uninterrupted_record(tmp_path):
+    log = _kill_and_resume(tmp_path, [*KILLABLE, "schedule=clr", "budget.epochs=6"],
+                           lambda cache: _checkpointed_epoch("cells/*/checkpoint-round0.pt", cache) >= 2)
+    assert "resuming after epoch" in log
+
+
+@pytest.mark.slow
+def test_a_cell_killed_with_sigkill_during_baseline_training_resumes_to_the_uninterrupted_record(tmp_path):
+    log = _kill_and_resume(tmp_path, [*KILLABLE, "schedule=ft", "budget.epochs=1"],
+                           lambda cache: _checkpointed_epoch("baselines/*/checkpoint.pt", cache) >= 2)
+    assert "baseline: resuming after epoch 2 of 4" in log or "baseline: resuming after epoch 3 of 4" in log
+
+
+@pytest.mark.slow
+def test_a_cell_killed_with_sigkill_between_iterative_rounds_resumes_to_the_uninterrupted_record(tmp_path):
+    log = _kill_and_resume(tmp_path, [*KILLABLE, "schedule=lrw", "budget.epochs=2", "pruner.rounds=3"],
+                           lambda cache: bool(list(cache.glob("cells/*/round0.pt"))))
+    assert "iterative pruning: resuming after round" in log
 
 
 def test_a_corrupt_checkpoint_is_reported_and_recomputed(tiny_cfg, tmp_path, caplog):
