@@ -58,10 +58,23 @@ def test_table_reports_mean_std_n_and_marks_the_best(sweep):
         text = f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f} (n=3)"
         assert text in row[schedule.upper()]
     assert row["CLR"].startswith("**") and not row["FT"].startswith("**")
-    assert row["params -%"] == "40.0" and row["FLOPs -%"] == "50.0" and row["baseline"] == "90.00"
+    assert row["params -%"] == "40.0" and row["FLOPs -%"] == "50.0" and row["baseline"] == "90.00 (n=1)"  # one baseline, shared
     # By mean CLR > LRW > SLR > FT; per seed: 84/82/81/80 holds, 85/82.5/80/81 (SLR < FT) and
     # 84.5/81/82/79.5 (LRW < SLR) do not.
     assert row["order (seeds where it holds)"] == "CLR > LRW > SLR > FT (1/3 seeds)"
+
+
+def test_the_baseline_column_counts_each_seed_s_own_baseline_once(tmp_path):
+    """With seed=linked every seed trains its own baseline: four schedules per seed share it, so
+    the column's n is the number of baselines (3), not of records (12)."""
+    own = [88.0, 90.0, 95.0]
+    for schedule, accs in ACC.items():
+        for seed, acc in enumerate(accs):
+            record = write_record(tmp_path / f"{schedule}{seed}", schedule, seed, acc, baseline=own[seed])
+            record["identity"]["baseline"] = f"base-{seed}"
+            (tmp_path / f"{schedule}{seed}" / "record.json").write_text(json.dumps(record))
+    row = tables.comparison(tables.tidy(collect([tmp_path]))).iloc[0]
+    assert row["baseline"] == f"{statistics.mean(own):.2f} ± {statistics.stdev(own):.2f} (n=3)"
 
 
 def test_paired_difference_to_ft_is_marked_only_when_its_interval_excludes_zero(sweep):

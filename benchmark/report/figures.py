@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from benchmark import schema
 from benchmark.errors import ConfigError
@@ -95,6 +96,7 @@ def _over_budgets(ax: Any, group: pd.DataFrame, paper: pd.DataFrame, reference: 
         if len(paper):
             ax.plot([], [], ls="--", color="grey", label="published")
     ax.set_xlabel("retraining budget T (epochs)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # T is a whole number of epochs
 
 
 def _at_one_budget(ax: Any, group: pd.DataFrame, paper: pd.DataFrame, reference: bool) -> None:

@@ -85,6 +85,14 @@ def mean_sd(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
 
 
+def _baselines(group: pd.DataFrame) -> str:
+    """The baselines' accuracy, one value per distinct baseline model: with ``seed=linked`` each
+    seed trains its own (its spread is part of the schedules'), otherwise the row shares one (n=1)."""
+    accuracy = group[["identity.baseline", "metrics.baseline_test_top1"]].dropna()
+    accuracy = accuracy.drop_duplicates("identity.baseline")["metrics.baseline_test_top1"]
+    return mean_sd(accuracy) if len(accuracy) else ""
+
+
 def _fixed(value: float, digits: int) -> str:
     """A number with ``digits`` decimals; empty when unknown (a record without model counts)."""
     return "" if pd.isna(value) else f"{value:.{digits}f}"
@@ -152,7 +160,7 @@ def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for keys, group in done.groupby(KEYS, sort=True):
         row = dict(zip(KEYS, keys))
-        row["baseline"] = _fixed(group["metrics.baseline_test_top1"].mean(), 2)
+        row["baseline"] = _baselines(group)
         row["params -%"] = _fixed(100 * (1 - group["model.params_after"] / group["model.params_before"]).mean(), 1)
         row["FLOPs -%"] = _fixed(100 * (1 - group["model.flops_after"] / group["model.flops_before"]).mean(), 1)
         means = group.groupby("schedule")["metrics.test_top1"].mean()
@@ -184,6 +192,7 @@ def write_tables(table: pd.DataFrame, problems: pd.DataFrame, out: Path) -> List
     paths = [out / "comparison.md", out / "comparison.csv", out / "comparison.tex"]
     text = ["# Final test top-1 (%) after retraining, by schedule", "", table.to_markdown(index=False, disable_numparse=True), ""]
     text += ["Mean ± std over seeds (n; with n=1 no spread is shown). **Best** schedule per row.",
+             "Baseline: over the distinct baseline models (n=1 when the row's seeds share one).",
              "X-FT: seed-paired mean difference to FT; `*` = its 95% bootstrap interval excludes 0",
              "(needs >= 2 paired seeds). Order: schedules by mean, and the seeds in which that exact order holds.", ""]
     if len(problems):
