@@ -126,3 +126,19 @@ def test_one_budget_shows_schedules_side_by_side_and_one_seed_draws_no_bar(tmp_p
     assert "n=1" in bars["CLR"].get_label()
     seeds = [line for line in ax.lines if line.get_marker() == "." and len(line.get_xdata()) == 3]
     assert len(seeds) == 1 and sorted(seeds[0].get_ydata()) == pytest.approx([-1.0, -0.8, -0.6])
+
+
+def test_the_same_records_give_byte_identical_figure_files(tmp_path, monkeypatch):
+    """Regenerating results/ from unchanged records must not show every PDF as changed."""
+    for seed, acc in enumerate([80.0, 81.0]):
+        write_record(tmp_path / "runs" / f"ft{seed}", "ft", seed, acc)
+        write_record(tmp_path / "runs" / f"clr{seed}", "clr", seed, acc + 3)
+    first, second = tmp_path / "a", tmp_path / "b"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")  # matplotlib dates a PDF by it when it dates one
+    tables.main([str(tmp_path / "runs"), "--out", str(first)])
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "2000000000")  # a later clock
+    tables.main([str(tmp_path / "runs"), "--out", str(second)])
+    figures_made = sorted(p.name for p in first.iterdir() if p.suffix in (".png", ".pdf"))
+    assert figures_made
+    for name in figures_made:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name

@@ -61,11 +61,12 @@ def _grid(panels: int, width: float = 4.2, height: float = 3.2) -> Tuple[Figure,
 
 
 def save(fig: Figure, out: Path, stem: str) -> List[Path]:
-    """Write ``stem.png`` (150 dpi) and ``stem.pdf`` into ``out``."""
+    """Write ``stem.png`` (150 dpi) and ``stem.pdf`` into ``out``, without a creation date, so
+    the same records give byte-identical files (regenerated figures do not show as changed)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in paths:
-        fig.savefig(path, dpi=150)
+        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
     return paths
 
 
