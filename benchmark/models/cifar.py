@@ -12,7 +12,7 @@ ids counted from 1 at the stem, the numbering of the paper's skip lists.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +52,21 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
+def residual_stages(block: Callable[[int, int, int], nn.Module], widths: Sequence[int], blocks: int,
+                    in_planes: int, expansion: int = 1) -> Tuple[List[nn.Sequential], int]:
+    """The three stages of a CIFAR ResNet: ``blocks`` blocks per width, the first block of every
+    stage after the first striding by 2. Returns the stages and the channels the last one emits;
+    CifarResNet (basic blocks) and PreResNet (bottlenecks, ``expansion`` 4) share it."""
+    stages = []
+    for index, planes in enumerate(widths):
+        stage = []
+        for b in range(blocks):
+            stage.append(block(in_planes, planes, 2 if index > 0 and b == 0 else 1))
+            in_planes = planes * expansion
+        stages.append(nn.Sequential(*stage))
+    return stages, in_planes
+
+
 class CifarResNet(nn.Module):
     """ResNet-(6n+2) for 32x32 images: three stages of n blocks at 16, 32, 64 channels."""
 
@@ -63,13 +78,7 @@ class CifarResNet(nn.Module):
         widths = [scaled(c, width) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
-        stages, in_planes = [], widths[0]
-        for index, planes in enumerate(widths):
-            stage = []
-            for b in range(blocks):
-                stage.append(BasicBlock(in_planes, planes, 2 if index > 0 and b == 0 else 1))
-                in_planes = planes
-            stages.append(nn.Sequential(*stage))
+        stages, _ = residual_stages(BasicBlock, widths, blocks, widths[0])
         self.layer1, self.layer2, self.layer3 = stages
         self.fc = nn.Linear(widths[2], num_classes)
         for m in self.modules():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ConfigError
-from benchmark.models.cifar import PrunableConv, scaled
+from benchmark.models.cifar import PrunableConv, residual_stages, scaled
 
 EXPANSION = 4
 
@@ -54,13 +54,7 @@ class PreResNet(nn.Module):
         blocks = (depth - 2) // 9
         widths = [scaled(c, width) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
-        stages, in_planes = [], widths[0]
-        for index, planes in enumerate(widths):
-            stage = []
-            for b in range(blocks):
-                stage.append(PreActBottleneck(in_planes, planes, 2 if index > 0 and b == 0 else 1))
-                in_planes = planes * EXPANSION
-            stages.append(nn.Sequential(*stage))
+        stages, in_planes = residual_stages(PreActBottleneck, widths, blocks, widths[0], EXPANSION)
         self.layer1, self.layer2, self.layer3 = stages
         self.bn = nn.BatchNorm2d(in_planes)
         self.fc = nn.Linear(in_planes, num_classes)

@@ -8,6 +8,7 @@ before any training, what the model cannot take.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -121,14 +122,10 @@ def _plain(node: Any) -> Any:
 
 
 def _extra_fields(pruner: PrunerConf) -> Dict[str, Any]:
-    """The settings only the generic pruners have (their schemas extend PrunerConf)."""
-    if pruner.name == "torch_pruning":
-        return dict(importance=_plain(pruner.importance), global_pruning=bool(pruner.global_pruning))
-    if pruner.name == "custom":
-        return dict(function=pruner.function, kwargs=dict(_plain(pruner.kwargs)))
-    if pruner.name == "checkpoint":
-        return dict(path=pruner.path, architecture=_plain(pruner.architecture))
-    return {}
+    """The settings only the generic pruners have: the fields their schemas (TorchPruningConf,
+    CustomPrunerConf, CheckpointPrunerConf) add to PrunerConf, under the same names in the spec."""
+    common = {f.name for f in dataclasses.fields(PrunerConf)}
+    return {f.name: _plain(getattr(pruner, f.name)) for f in dataclasses.fields(pruner) if f.name not in common}
 
 
 def validate(spec: PruningSpec, model: Any) -> None:
