@@ -173,8 +173,8 @@ def test_wandb_offline_run_is_named_after_the_cell(tiny_cfg, tmp_path, monkeypat
     assert (runs[0] / f"run-{record['identity']['cell']}.wandb").stat().st_size > 0
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
+def cli(*args: str, cwd: Path, wandb: str = "disabled") -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": wandb, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, str(REPO / "benchmark" / "run.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -206,9 +206,10 @@ def test_bad_input_on_the_command_line_is_one_line_before_training(tmp_path):
 @pytest.mark.slow
 def test_a_multirun_sweep_leaves_one_record_per_schedule(tmp_path):
     out = cli("-m", *TINY_DATA, *[o for o in TINY if not o.startswith("wandb")], "schedule=ft,lrw,slr,clr",
-              f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+              f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, wandb="offline")
     assert out.returncode == 0, out.stderr[-2000:]
     records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").rglob("record.json")]
+    assert len(list((tmp_path / "sweep").rglob("offline-run-*"))) == 4  # W&B on, as a user's sweep has it
     assert sorted(r["config"]["schedule"]["name"] for r in records) == ["clr", "ft", "lrw", "slr"]
     assert all(r["status"] == "finished" for r in records)
     assert len({r["identity"]["baseline"] for r in records}) == 1

@@ -88,8 +88,8 @@ def test_a_lock_blocks_others_and_is_taken_over_when_its_holder_dies(tmp_path):
         assert time.monotonic() - began < 30
 
 
-def _cli(args, cwd):
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
+def _cli(args, cwd, wandb: str = "disabled"):
+    env = {**os.environ, "WANDB_MODE": wandb, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, str(REPO / "benchmark" / "run.py"), *args], cwd=cwd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -102,11 +102,12 @@ def _checkpointed_epoch(pattern: str, root: Path) -> int:
 
 
 def _kill_and_resume(tmp_path: Path, args, ready) -> str:
-    """Run the cell whole; run it again, SIGKILL it once ``ready(cache)`` holds, rerun it to the end.
-    Asserts both final records agree and returns the resumed run's log."""
-    whole = _cli([*args, f"paths.cache={tmp_path / 'c1'}", f"hydra.run.dir={tmp_path / 'r1'}"], tmp_path)
+    """Run the cell whole; run it again, SIGKILL it once ``ready(cache)`` holds, rerun it to the end,
+    with W&B offline as a user has it. Asserts both final records agree and that the rerun
+    continues the killed run's W&B run; returns the resumed run's log."""
+    whole = _cli([*args, f"paths.cache={tmp_path / 'c1'}", f"hydra.run.dir={tmp_path / 'r1'}"], tmp_path, "offline")
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
-    cut = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r2'}"], tmp_path)
+    cut = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r2'}"], tmp_path, "offline")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and cut.poll() is None and not ready(tmp_path / "c2"):
         time.sleep(0.05)
@@ -114,8 +115,11 @@ def _kill_and_resume(tmp_path: Path, args, ready) -> str:
     cut.send_signal(signal.SIGKILL)
     cut.wait()
     assert not list((tmp_path / "c2" / "cells").glob("*/record.json")), "killed after the cell finished"
-    again = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r3'}"], tmp_path)
+    again = _cli([*args, f"paths.cache={tmp_path / 'c2'}", f"hydra.run.dir={tmp_path / 'r3'}"], tmp_path, "offline")
     assert again.wait(timeout=300) == 0, again.stderr.read()
+    killed, resumed = (list((tmp_path / r).glob("wandb/offline-run-*")) for r in ("r2", "r3"))
+    assert len(killed) == 1 and len(resumed) == 1  # W&B was on in both, not silently off
+    assert killed[0].name.rsplit("-", 1)[1] == resumed[0].name.rsplit("-", 1)[1]  # the same W&B run id
     a = json.loads((tmp_path / "r1" / "record.json").read_text())
     b = json.loads((tmp_path / "r3" / "record.json").read_text())
     assert b["status"] == "finished" and a["metrics"] == b["metrics"]
@@ -127,7 +131,7 @@ def _kill_and_resume(tmp_path: Path, args, ready) -> str:
     return (tmp_path / "r3" / "run.log").read_text()
 
 
-KILLABLE = [*TINY_DATA, *[o for o in TINY if not o.startswith(("budget", "recipe"))], "dataset.train_size=512",
+KILLABLE = [*TINY_DATA, *[o for o in TINY if not o.startswith(("budget", "recipe", "wandb"))], "dataset.train_size=512",
             "recipe.epochs=4", "recipe.milestones=[2]", "recipe.batch_size=64", "latency.repeats=0"]
 
 
