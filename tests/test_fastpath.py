@@ -135,20 +135,3 @@ def test_the_cpu_backend_keeps_threads_to_the_cores_and_freed_memory_on_glibc(mo
     # mallopt refuses values it cannot take (returns 0): both settings must be accepted on glibc.
     assert seeding.keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
 
-
-def test_each_bench_case_reports_its_own_peak_memory_not_the_largest_before_it():
-    """`make bench` times cases in one process: a large case's peak must not be reported again
-    for every smaller case after it."""
-    import numpy as np
-
-    from benchmark.speed.bench import peak_rss_mib, reset_peak_rss
-
-    if not reset_peak_rss():
-        pytest.fail("this Linux kernel refuses /proc/self/clear_refs; the bench's per-case peak would be wrong")
-    before = peak_rss_mib()
-    big = np.ones(512 * 2**20 // 8)  # 512 MiB, touched
-    big.sum()
-    del big
-    assert peak_rss_mib() > before + 400
-    reset_peak_rss()
-    assert peak_rss_mib() < before + 200

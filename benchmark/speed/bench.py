@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
@@ -60,32 +62,17 @@ def _time(steps: int, warmup: int, batches: Callable[[], Iterator], step: Callab
     return done / (time.perf_counter() - began)
 
 
-def reset_peak_rss() -> bool:
-    """Start the process's peak resident memory afresh (Linux: ``clear_refs`` 5), so each case
-    reports its own peak rather than the largest of every case before it. False where the
-    kernel does not allow it; the peak then counts from the process start."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mib() -> float:
-    """The process's peak resident memory since the last reset (``VmHWM``), or since it started."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _case_in_own_process(name: str, variant: str | None, round_to: int, args: argparse.Namespace,
+                         device_name: str) -> Dict[str, Any]:
+    """One case in a fresh (spawned) process: its peak memory is its own, not the largest of
+    every case before it, and no case inherits another's allocator or compiled state."""
+    device = resolve_device(device_name)
+    configure_backend(device, deterministic=False)
+    return bench_case(name, variant, round_to, synthetic_split(), args, device)
 
 
 def bench_case(name: str, variant: str | None, round_to: int, split: Split, args: argparse.Namespace,
                device: torch.device) -> Dict[str, Any]:
-    if device.type != "cuda":
-        reset_peak_rss()
     model = bench_model(name, variant, round_to, device)
     macs = count_macs(model)
     suite_model = bench_model(name, variant, round_to, device)
@@ -106,7 +93,7 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
         runs["suite_data"].append(_time(args.data_steps, 1, suite_data, lambda x, y: None, device))
     med = {k: statistics.median(v) for k, v in runs.items()}
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
-            else peak_rss_mib())
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"model": case_name(name, variant, round_to), "mflops_per_image": macs / 1e6,
             "suite_img_s": med["suite"], "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
             "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
@@ -125,7 +112,7 @@ def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[D
                      f"{r['speedup']:.2f}x | {r['suite_data_img_s']:.0f} | {r['reference_data_img_s']:.0f} | "
                      f"{r['data_speedup']:.1f}x | {r['peak_memory_mib']:.0f} | {r['first_step_s']:.1f} |")
     peak = ("CUDA max allocated" if meta["device"].startswith("cuda")
-            else "the process's peak resident memory during the case (torch itself included)")
+            else "peak resident memory of the case's own process (torch itself included)")
     lines += ["", f"Peak memory: {peak}. Reference: torchvision DataLoader + PIL transforms per sample, fp32. "
               "First step: the suite's first training step, torch.compile's compilation included "
               "(seconds when torch's compile cache already holds the model, up to a minute when not).",
@@ -164,12 +151,13 @@ def main(argv: List[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--pack={args.pack!r} must be process counts such as 1,2,4 (0 skips)")
     configure_backend(device, deterministic=False)
-    split = synthetic_split()
     wanted = args.models.split(",")
     rows = []
+    spawn = multiprocessing.get_context("spawn")
     for name, variant, round_to in CASES:
         if case_name(name, variant, round_to) in wanted:
-            rows.append(bench_case(name, variant, round_to, split, args, device))
+            with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                rows.append(pool.submit(_case_in_own_process, name, variant, round_to, args, str(device)).result())
             print(json.dumps(rows[-1]), flush=True)
     counts = [k for k in counts if k > 0]
     packed = []
