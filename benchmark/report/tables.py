@@ -88,10 +88,9 @@ def mean_sd(values: pd.Series) -> str:
 def _baselines(group: pd.DataFrame) -> str:
     """The baselines' accuracy, one value per distinct baseline model: with ``seed=linked`` each
     seed trains its own (its spread is part of the schedules'), otherwise the row shares one (n=1).
-    A run known only to W&B has no baseline identity; within a row its baseline seed tells them apart."""
-    model = group["identity.baseline"] if "identity.baseline" in group else pd.Series(None, index=group.index)
-    if "config.seed.baseline" in group:
-        model = model.fillna("seed " + group["config.seed.baseline"].astype(str))
+    A run known only to W&B has no baseline identity; within a row its baseline seed tells them apart
+    (both are core columns of :func:`benchmark.report.collect.frame_of`)."""
+    model = group["identity.baseline"].fillna("seed " + group["seeds.baseline"].astype(str))
     accuracy = pd.DataFrame({"model": model, "acc": group["metrics.baseline_test_top1"]}).dropna()
     return mean_sd(accuracy.drop_duplicates("model")["acc"]) if len(accuracy) else ""
 
