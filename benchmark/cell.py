@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark import distill, distributed, preparation, pruning, recalibration, rewinding, schedules, stages, validation
+from benchmark import distributed, preparation, pruning, stages, validation
+from benchmark.retraining import distill, recalibration, rewinding, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
 from benchmark.device import configure_backend, resolve_device

@@ -14,10 +14,11 @@ from typing import Any, Dict
 
 import torch
 
-from benchmark import pruning, schedules, stages
+from benchmark import pruning, stages
+from benchmark.retraining import schedules
 from benchmark.artefacts import read_json
 from benchmark.cell import validate
-from benchmark.derivation import describe
+from benchmark.retraining.derivation import describe
 from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
 from benchmark.records import read_record, reductions

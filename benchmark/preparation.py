@@ -20,8 +20,9 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from torch import nn
 
-from benchmark import pruning, recalibration, rewinding, schedules
-from benchmark.distill import Distiller
+from benchmark import pruning
+from benchmark.retraining import recalibration, rewinding, schedules
+from benchmark.retraining.distill import Distiller
 from benchmark.schema import BenchmarkConf, ScheduleConf
 from benchmark.seeding import seed_everything
 

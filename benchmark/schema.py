@@ -139,7 +139,7 @@ class RecipeConf:
     momentum: float = ranged(0.9, **FRACTION)  # SGD momentum (ignored by adamw, whose momentum is betas[0])
     weight_decay: float = ranged(1e-4, low=0)
     nesterov: bool = False  # the paper says Nesterov; the authors' code does not use it
-    optimizer: str = "sgd"  # sgd | adamw (benchmark.optimizers.OPTIMIZERS)
+    optimizer: str = "sgd"  # sgd | adamw (benchmark.retraining.optimizers.OPTIMIZERS)
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw only
     shape: str = "step"  # step: lr x gamma at milestones, per epoch | cosine: per iteration, to min_lr | onecycle
     warmup_epochs: int = 0  # linear warm-up from 0 to lr over the first epochs, per iteration
@@ -197,7 +197,7 @@ class CheckpointPrunerConf(PrunerConf):
 
 @dataclass
 class ScheduleConf:
-    """A retraining schedule; every subclass is one entry of ``benchmark.schedules``."""
+    """A retraining schedule; every subclass is one entry of ``benchmark.retraining.schedules``."""
 
     name: str = MISSING
 

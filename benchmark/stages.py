@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 import torch
 from torch import nn
 
-from benchmark import distributed, pruning, rewinding, schedules
+from benchmark import distributed, pruning
+from benchmark.retraining import rewinding, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint, locked, read_json, write_json
 from benchmark.data import Data, Loader, image_size
 from benchmark.identity import Identity, payload_file

@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark import distributed, optimizers, schedules
+from benchmark import distributed
+from benchmark.retraining import optimizers, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Loader
 from benchmark.fastpath import TrainingForward, fast_path, layout, should_compile
 from benchmark.progress import bar, log_through_bars
-from benchmark.rewinding import LrTrace
+from benchmark.retraining.rewinding import LrTrace
 from benchmark.schema import BenchmarkConf, RecipeConf, ScheduleConf
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def train(
     ``settings.fast`` turns on the device's speed settings, and ``torch.compile`` of the training
     forward when at least ``settings.compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`).
     ``criterion(logits, labels, images)`` replaces cross-entropy (knowledge distillation,
-    :mod:`benchmark.distill`)."""
+    :mod:`benchmark.retraining.distill`)."""
     progress, fast, compile_min_steps = settings.progress, settings.fast, settings.compile_min_steps
     model, autocast, channels_last = fast_path(model, loader.device, fast)
     steps = len(loader)

@@ -7,7 +7,7 @@ its domain with one line naming the key, the value and what is allowed. Bounds m
 values, so milestones are checked against the epochs they fall in, and sizes against the data
 (``data.train_images``: the training images before the validation split, known without
 loading them). Checks that are not a value's range stay with what they guard: a schedule that
-must rewind at most E epochs (``benchmark.schedules.validate``), a pruner's layers
+must rewind at most E epochs (``benchmark.retraining.schedules.validate``), a pruner's layers
 (``benchmark.pruning``).
 """
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import pruning, schedules, stages
+from benchmark import pruning, stages
+from benchmark.retraining import schedules
 from benchmark.cell import run_cell
 from benchmark.data import image_size, load_splits, open_data
 from benchmark.pruning.spec import PruningSpec

@@ -10,7 +10,7 @@ import pytest
 
 from benchmark.report import figures, tables
 from benchmark.report.collect import collect
-from benchmark.schedules import lr_momentum
+from benchmark.retraining.schedules import lr_momentum
 from tests.conftest import compose_config
 from tests.test_tables import write_record
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from benchmark import optimizers, schedules
+from benchmark.retraining import optimizers, schedules
 from benchmark.errors import ConfigError
 from benchmark.identity import identity
 from benchmark.schema import (CLRScheduleConf, FTScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf,

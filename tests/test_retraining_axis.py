@@ -9,13 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark import preparation, schedules
+from benchmark import preparation
+from benchmark.retraining import schedules
 from benchmark.cell import validate
-from benchmark.distill import kd_loss
+from benchmark.retraining.distill import kd_loss
 from benchmark.errors import ConfigError
 from benchmark.identity import identity
-from benchmark.recalibration import recalibrate
-from benchmark.rewinding import LrTrace, recorded_tail, rewind, snapshot_path
+from benchmark.retraining.recalibration import recalibrate
+from benchmark.retraining.rewinding import LrTrace, recorded_tail, rewind, snapshot_path
 from benchmark.schema import BudgetAwareScheduleConf, LRWScheduleConf, RecipeConf
 from tests.conftest import compose_config
 

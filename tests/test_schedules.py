@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark import schedules
+from benchmark.retraining import schedules
 from benchmark.errors import ConfigError
 from benchmark.schema import BudgetConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf
 from tests.conftest import compose_config

@@ -132,7 +132,7 @@ def _read(path: Path, skipped: List[str] | None = None) -> dict | None:
 def _budget_epochs(config: Dict[str, Any]) -> int | None:
     """T from the run's config, through the one function that converts budget units."""
     from benchmark.errors import ConfigError
-    from benchmark.schedules import retrain_epochs
+    from benchmark.retraining.schedules import retrain_epochs
 
     from benchmark.schema import BudgetConf, RecipeConf
 

@@ -5,7 +5,7 @@
   (dataset, model, pruner); the published curve dashed where the paper has one (the paper's
   summary figure). A panel with a single budget shows the schedules side by side instead.
 - ``lr_schedules``: the learning rate and momentum of every retraining schedule for one
-  budget, evaluated per iteration by :func:`benchmark.schedules.lr_momentum` itself.
+  budget, evaluated per iteration by :func:`benchmark.retraining.schedules.lr_momentum` itself.
 - ``accuracy_vs_sparsity``: final test top-1 against the fraction of parameters removed
   (``model.sparsity``), one panel per (dataset, model, T), one line per pruner and schedule.
 
@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator
 from benchmark import schema
 from benchmark.errors import ConfigError
 from benchmark.report import published
-from benchmark.schedules import SCHEDULE_ORDER, lr_momentum, order_key, validate
+from benchmark.retraining.schedules import SCHEDULE_ORDER, lr_momentum, order_key, validate
 
 SCHEDULE_CONFS = {"ft": schema.FTScheduleConf, "lrw": schema.LRWScheduleConf, "slr": schema.SLRScheduleConf,
                   "clr": schema.CLRScheduleConf, "clr_lrw": schema.CLRScheduleConf, "wr": schema.WRScheduleConf,

@@ -27,7 +27,7 @@ import pandas as pd
 
 from benchmark.report import published
 from benchmark.report.collect import collect
-from benchmark.schedules import order_key
+from benchmark.retraining.schedules import order_key
 
 KEYS = ["dataset", "model", "pruner", "T"]
 NO_PUBLISHED_MATCH = ("no cell matches a published setting (CIFAR-10; ResNet-56-B, ResNet-110-B or VGG-16-A "

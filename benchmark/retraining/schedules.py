@@ -9,7 +9,7 @@ study's code had about ten diverging copies of this logic).
 The recipe is data (``recipe.optimizer``, ``shape``, ``warmup_epochs``): every retraining
 schedule derives from lr_orig(t), the recipe's rate at fractional epoch t, and from its
 largest and final rates, never from an SGD or step assumption. "Momentum" is the
-optimizer's own (SGD momentum or AdamW beta1; :mod:`benchmark.optimizers`).
+optimizer's own (SGD momentum or AdamW beta1; :mod:`benchmark.retraining.optimizers`).
 docs/schedules.md derives each schedule in words.
 """
 
@@ -19,8 +19,8 @@ import math
 from typing import Callable, Dict, List, Tuple
 
 from benchmark.errors import ConfigError
-from benchmark.optimizers import check as check_optimizer
-from benchmark.optimizers import has_momentum, recipe_momentum
+from benchmark.retraining.optimizers import check as check_optimizer
+from benchmark.retraining.optimizers import has_momentum, recipe_momentum
 from benchmark.schema import BudgetConf, RecipeConf, ScheduleConf
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from benchmark import schedules
-from benchmark.optimizers import has_momentum, recipe_momentum
+from benchmark.retraining import schedules
+from benchmark.retraining.optimizers import has_momentum, recipe_momentum
 from benchmark.schema import RecipeConf, ScheduleConf
 
 
