@@ -127,6 +127,12 @@ def test_numbers_in_the_page_are_the_collected_frame_s(sweep, tmp_path):
         assert n["text"] == f"{float(frame.loc[n['data-cell'], n['data-column']]):.2f}"
         # ... and the link is the record that number is in.
         assert (out / unquote(n["href"])).resolve() == Path(frame.loc[n["data-cell"], "path"]).resolve()
+    timed = [n for n in page.numbers if n.get("data-column", "").startswith("seconds.")]
+    assert len(timed) == 4 * len(frame)  # every cell's wall time per stage, read from its record
+    for n in timed:
+        assert n["text"] == f"{float(frame.loc[n['data-cell'], n['data-column']]):.1f}"
+    environment = [n["text"] for n in page.numbers if not n.get("data-cell") and n["href"].endswith("record.json")]
+    assert environment == ["0123abc", "False", "2.14.1", "cpu", "2", "fp32"]  # tests/report_fixtures.ENVIRONMENT
     # A row's mean ± sd is the fixture's own, computed here by hand.
     row = [r for r in rows_of(page, "table-1") if "l1 0.5 + CLR" in r["text"] and "|3|" in r["text"]][0]
     clr = [values[("l1", "clr", 3, s)] for s in SEEDS]

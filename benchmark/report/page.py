@@ -23,6 +23,7 @@ from urllib.parse import quote
 import jinja2
 import matplotlib
 import pandas as pd
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from benchmark.report import claims as claims_mod
@@ -115,7 +116,10 @@ def environments(frame: pd.DataFrame, out: Path) -> List[Dict[str, Any]]:
     rows = []
     for values, part in table.groupby(list(present.values()), sort=True, dropna=False):
         first = part.sort_values("path").iloc[0]["path"]
-        rows.append({"values": [number(v, href(first, out)) for v in (values if isinstance(values, tuple) else (values,))],
+        values = values if isinstance(values, tuple) else (values,)
+        # A column with a gap (an older record) holds floats: 2.0 threads print as 2.
+        rows.append({"values": [number(int(v) if isinstance(v, float) and v.is_integer() else v, href(first, out))
+                                for v in values],
                      "cells": len(part)})
     return [{"header": list(present), "rows": rows}]
 
@@ -156,4 +160,4 @@ def render(claims: List[claims_mod.Claim], frame: pd.DataFrame, absent: pd.DataF
         "absent": absent_rows, "figures": figures_svg(frame, metric),
         "environments": environments(frame, out), "wall_times": wall_times(frame, out),
     }
-    return env.get_template("findings.html.j2").render(**context, markup=jinja2.utils.markupsafe.Markup)
+    return env.get_template("findings.html.j2").render(**context, markup=Markup)
