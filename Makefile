@@ -1,9 +1,10 @@
 # Everyday commands; each one is a single line a researcher could type by hand.
 PYTHON ?= python
 SWEEP ?= outputs
+CIFAR_ROOT ?= data
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo test tables plan bench clean slurm-up slurm-down
+.PHONY: install demo test tables report findings plan bench clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test]"
@@ -17,6 +18,16 @@ test:  ## the CPU test suite (the command CI runs)
 
 tables:  ## every record under $(SWEEP) into results/: comparison and published tables (md, csv, tex), figures (png, pdf)
 	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results
+
+# report and findings read the findings preset's sweep folder unless SWEEP=<folder> is given
+report findings: SWEEP = outputs/findings_small
+report:  ## the three claims tested on the records under $(SWEEP), one self-contained page: results/report/index.html
+	$(PYTHON) -m benchmark.report.findings $(SWEEP) --out results/report
+
+findings:  ## run the findings_small preset on real CIFAR-10 in $(CIFAR_ROOT), then its tables (results/findings/) and the report
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_small dataset.root=$(CIFAR_ROOT)
+	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results/findings
+	$(MAKE) report
 
 bench:  ## training images/s: the suite's pipeline vs the reference DataLoader, into results/bench.{md,json}
 	$(PYTHON) -m benchmark.speed.bench --out results

@@ -64,7 +64,7 @@ EXCLUDED: Dict[str, str] = {
     "latency": "the forward-latency measurement protocol: a speed reading, not a training result",
     "wandb": "logging only",
     "progress": "display only",
-    "plan": "plan mode's output format",
+    "plan": "plan mode's output format and its assumed GPU throughput",
     "mode": "run or plan: plan mode trains nothing",
     "paths": "where artefacts are stored",
     "rewind_epochs": "which weight snapshots the baseline keeps beside it for schedule=wr: not the baseline's result",

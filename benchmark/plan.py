@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import torch
 
@@ -23,6 +23,7 @@ from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
 from benchmark.records import read_record, reductions
 from benchmark.schema import BenchmarkConf
+from benchmark.throughput import cell_throughput, describe_hours, stage_images, sweep_hours
 
 
 def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
@@ -55,6 +56,7 @@ def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
         # ALLR's rate is decided after pruning: no per-epoch rates to show before it.
         "lr_at_epoch_start": (None if cfg.schedule.name == "allr"
                               else schedules.lr_at_epoch_start(steps, epochs, cfg.schedule, cfg.recipe)),
+        "throughput": cell_throughput(cfg),  # images per epoch and img/s: plan mode's hours
         "cached": {
             "baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
             "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
@@ -104,9 +106,24 @@ def format_plan(plan: Dict[str, Any], fmt: str) -> str:
         + (f" x {plan['rounds']} rounds" if plan["rounds"] > 1 else "") + " "
         f"(baseline E={plan['baseline_epochs']})",
         "cached    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in plan["cached"].items()),
+        "cost      " + describe_hours(sweep_hours(cell_work(plan))),
         *plan["derivation"],
     ]
     if lrs is None:
         return "\n".join(lines + ["lr per retraining epoch: decided after pruning"])
     lines += ["lr per retraining epoch (first iteration):"] + [f"  epoch {e:4d}  {lr:.6g}" for e, lr in enumerate(lrs)]
     return "\n".join(lines)
+
+
+def cell_work(plan: Dict[str, Any], baseline: bool = True, pruned: bool = True, cell: bool = True) -> List[tuple]:
+    """(images, rates) of the stages of one cell's plan that are asked for and not cached: the
+    baseline (E epochs, then the test set), the pruned model (one test pass) and the retraining
+    (T epochs per round, a test pass after each round)."""
+    rate, cached, work = plan["throughput"], plan["cached"], []
+    if baseline and not cached["baseline"]:
+        work.append((stage_images(rate, plan["baseline_epochs"]), rate))
+    if pruned and not cached["pruned"]:
+        work.append((stage_images(rate, 0), rate))
+    if cell and not cached["cell"]:
+        work.append((stage_images(rate, plan["budget_epochs"] * plan["rounds"], plan["rounds"]), rate))
+    return work

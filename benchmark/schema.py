@@ -322,6 +322,9 @@ class WandbConf:
 @dataclass
 class PlanConf:
     format: str = ranged("text", choices=("text", "json"))
+    # Training img/s of one GPU for the GPU-hours estimate; null: the assumed per-model table in
+    # benchmark/throughput.py (no GPU has been measured for this suite). Not part of any identity.
+    gpu_images_per_s: Optional[float] = ranged(None, **POSITIVE)
 
 
 @dataclass

@@ -6,7 +6,8 @@ it, so a read-only or misplaced output folder is one line, not a traceback.
 With ``-m ... mode=plan`` every job returns its plan; ``PlanSummary`` adds them up at the
 end of the sweep: how many cells there are and how many already finished, which
 baselines and pruned models are still to compute (each counted once however many cells
-share it), and the epochs left to train. Job returns only reach this process with a
+share it), the epochs left to train, and the images they process with the GPU-hours
+(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.throughput`). Job returns only reach this process with a
 launcher that runs jobs in it (the default basic launcher), which is how plans are run.
 """
 
@@ -22,22 +23,38 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from benchmark.throughput import describe_hours, sweep_hours
+
 log = logging.getLogger(__name__)
+
+
+def _first(plans: List[Dict[str, Any]], stage: str) -> Dict[str, Dict[str, Any]]:
+    """One plan per distinct identity of ``stage`` still to compute: a stage shared by many cells counts once."""
+    return {p["identity"][stage]: p for p in reversed(plans) if not p["cached"][stage]}
 
 
 def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
     """Totals over plans: unique stages still to compute and the epochs they will train."""
-    baselines = {p["identity"]["baseline"]: p["baseline_epochs"] for p in plans if not p["cached"]["baseline"]}
-    pruned = {p["identity"]["pruned"] for p in plans if not p["cached"]["pruned"]}
-    cells = {p["identity"]["cell"]: p["budget_epochs"] * p["rounds"] for p in plans if not p["cached"]["cell"]}
+    baselines, pruned, cells = (_first(plans, stage) for stage in ("baseline", "pruned", "cell"))
     unique = {p["identity"]["cell"] for p in plans}
     return {
         "cells": len(unique),
         "cells_finished": len(unique) - len(cells),
         "baselines_to_train": len(baselines),
         "pruned_models_to_compute": len(pruned),
-        "epochs_to_train": sum(baselines.values()) + sum(cells.values()),
+        "epochs_to_train": sum(p["baseline_epochs"] for p in baselines.values())
+        + sum(p["budget_epochs"] * p["rounds"] for p in cells.values()),
     }
+
+
+def hours(plans: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The images those unique stages process, and the GPU- and CPU-hours they take
+    (:mod:`benchmark.throughput`: the GPU rates are estimates, the CPU ones measured)."""
+    from benchmark.plan import cell_work
+
+    work = [w for stage in ("baseline", "pruned", "cell") for p in _first(plans, stage).values()
+            for w in cell_work(p, **{s: s == stage for s in ("baseline", "pruned", "cell")})]
+    return sweep_hours(work)
 
 
 class PlanSummary(Callback):
@@ -58,7 +75,8 @@ class PlanSummary(Callback):
         if not self.plans:
             return
         totals = summarise(self.plans)
-        print("sweep plan: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in totals.items()), flush=True)
+        print("sweep plan: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in totals.items())
+              + ", " + describe_hours(hours(self.plans)), flush=True)
 
 
 def _ensure_writable(folder: str) -> None:

@@ -122,7 +122,7 @@ def _read(path: Path, skipped: List[str] | None = None) -> dict | None:
     if record.get("budget_epochs") is None and isinstance(record.get("config"), dict):  # an older record
         record["budget_epochs"] = _budget_epochs(record["config"])
     record.pop("history", None)  # per-epoch rows stay in the record, not in the table
-    record.pop("environment", None)
+    # The environment stays: ``environment.*`` columns (commit, packages, device) for the report.
     record.update(path=str(path), mtime=path.stat().st_mtime, source="record")
     return record
 

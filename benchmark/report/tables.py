@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.report import published
+from benchmark.pruning.spec import UNSTRUCTURED
 from benchmark.report.collect import collect
 from benchmark.retraining.schedules import order_key
 
@@ -56,7 +57,7 @@ def _pruner_label(row: pd.Series) -> str:
         label = f"{name}-{variant}"
     elif _present(target):
         label = f"{name} -{100 * target:g}% {row.get('config.pruner.target_metric', 'params')}"
-    elif _present(sparsity) and sparsity > 0:
+    elif _present(sparsity) and sparsity > 0 and name in UNSTRUCTURED:  # a filter pruner ignores sparsity
         label = f"{name} s{sparsity:g}"
     else:
         label = f"{name} {stage}" if isinstance(stage, list) else f"{name} {row.get('config.pruner.ratio', 0):g}"
@@ -85,13 +86,15 @@ def mean_sd(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
 
 
-def _baselines(group: pd.DataFrame) -> str:
+def baselines(group: pd.DataFrame, column: str = "metrics.baseline_test_top1", stage: str = "baseline") -> str:
     """The baselines' accuracy, one value per distinct baseline model: with ``seed=linked`` each
     seed trains its own (its spread is part of the schedules'), otherwise the row shares one (n=1).
     A run known only to W&B has no baseline identity; within a row its baseline seed tells them apart
-    (both are core columns of :func:`benchmark.report.collect.frame_of`)."""
-    model = group["identity.baseline"].fillna("seed " + group["seeds.baseline"].astype(str))
-    accuracy = pd.DataFrame({"model": model, "acc": group["metrics.baseline_test_top1"]}).dropna()
+    (both are core columns of :func:`benchmark.report.collect.frame_of`). ``stage="pruned"``: the
+    same over the distinct pruned models (``column`` then their accuracy before retraining)."""
+    seed = {"baseline": "seeds.baseline", "pruned": "seeds.prune"}[stage]
+    model = group[f"identity.{stage}"].fillna("seed " + group[seed].astype(str))
+    accuracy = pd.DataFrame({"model": model, "acc": group[column]}).dropna()
     return mean_sd(accuracy.drop_duplicates("model")["acc"]) if len(accuracy) else ""
 
 
@@ -122,11 +125,24 @@ def bootstrap_interval(diffs: np.ndarray, resamples: int = 10_000, seed: int = 0
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def by_seed(group: pd.DataFrame, columns: str = "schedule", value: str = "metrics.test_top1") -> pd.DataFrame:
+    """One row per seed (the seeds of baseline, pruning and retraining), one column per arm
+    (``columns``' values): the pairing every seed-paired comparison of the report uses. Cells
+    of one seed share their pruned weights (``seed=linked``), so their difference is paired."""
+    return group.pivot_table(index=SEED_KEYS, columns=columns, values=value)
+
+
+def paired_differences(group: pd.DataFrame, arm: str, reference: str, columns: str = "schedule",
+                       value: str = "metrics.test_top1") -> pd.Series:
+    """``arm`` minus ``reference`` per seed where both ran (empty when either never ran)."""
+    seeds = by_seed(group, columns, value)
+    if arm not in seeds or reference not in seeds:
+        return pd.Series(dtype=float)
+    return (seeds[arm] - seeds[reference]).dropna()
+
+
 def _paired_difference(group: pd.DataFrame, schedule: str) -> str:
-    by_seed = group.pivot_table(index=SEED_KEYS, columns="schedule", values="metrics.test_top1")
-    if "ft" not in by_seed or schedule not in by_seed:
-        return ""
-    diffs = (by_seed[schedule] - by_seed["ft"]).dropna().to_numpy()
+    diffs = paired_differences(group, schedule, "ft").to_numpy()
     if len(diffs) == 0:
         return ""
     mark = ""
@@ -140,19 +156,19 @@ def ordering(group: pd.DataFrame) -> str:
     """The schedules by mean accuracy, and in how many seeds exactly that order holds: the
     ranking is the claim, and a claim that holds in 1 of 3 seeds is not one. Schedules equal in
     every seed (LRW is FT when T <= E minus the last milestone) are one rank, ``FT = LRW``."""
-    by_seed = group.pivot_table(index=SEED_KEYS, columns="schedule", values="metrics.test_top1").dropna()
-    if by_seed.shape[1] < 2 or by_seed.empty:
+    seeds = by_seed(group).dropna()
+    if seeds.shape[1] < 2 or seeds.empty:
         return ""
     ranks: List[List[str]] = []
-    for schedule in by_seed.mean().sort_values(ascending=False, kind="stable").index:
-        if ranks and (by_seed[schedule] == by_seed[ranks[-1][0]]).all():
+    for schedule in seeds.mean().sort_values(ascending=False, kind="stable").index:
+        if ranks and (seeds[schedule] == seeds[ranks[-1][0]]).all():
             ranks[-1].append(schedule)
         else:
             ranks.append([schedule])
     firsts = [rank[0] for rank in ranks]
-    agree = sum(all(row[a] > row[b] for a, b in zip(firsts, firsts[1:])) for _, row in by_seed.iterrows())
+    agree = sum(all(row[a] > row[b] for a, b in zip(firsts, firsts[1:])) for _, row in seeds.iterrows())
     text = " > ".join(" = ".join(s.upper() for s in rank) for rank in ranks)
-    return f"{text} ({agree}/{len(by_seed)} seeds)"
+    return f"{text} ({agree}/{len(seeds)} seeds)"
 
 
 def comparison(frame: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +178,7 @@ def comparison(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for keys, group in done.groupby(KEYS, sort=True):
         row = dict(zip(KEYS, keys))
-        row["baseline"] = _baselines(group)
+        row["baseline"] = baselines(group)
         row["params -%"] = _fixed(100 * (1 - group["model.params_after"] / group["model.params_before"]).mean(), 1)
         row["FLOPs -%"] = _fixed(100 * (1 - group["model.flops_after"] / group["model.flops_before"]).mean(), 1)
         means = group.groupby("schedule")["metrics.test_top1"].mean()
