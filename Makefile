@@ -9,7 +9,7 @@ SLURM_ROOT ?= /tmp/slurm-bench
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test]"
 
-demo:  ## FT/LRW/SLR/CLR after L1 pruning, T = 3 and 6 epochs, 3 seeds, on synthetic data; the table and figures (< 5 min on 2 CPU cores)
+demo:  ## FT/LRW/SLR/CLR after L1 pruning, T = 3 and 6 epochs, 3 seeds, on synthetic data; the table and figures (docs/speed.md: the demo's budget)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo seed.retrain=0,1,2 budget.epochs=3,6 schedule=ft,lrw,slr,clr
 	$(PYTHON) -m benchmark.report.tables outputs/demo --out results/demo
 

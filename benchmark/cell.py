@@ -21,50 +21,21 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark import distributed, preparation, pruning, stages, validation
-from benchmark.retraining import distill, recalibration, rewinding, schedules
+from benchmark import distributed, preparation, pruning, stages
 from benchmark.artefacts import atomic_save, load_checkpoint
-from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
+from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
-from benchmark.errors import ConfigError
 from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
-from benchmark.models import MODELS, build_model, model_family
+from benchmark.models import build_model
 from benchmark.records import CellRecord, finish_cell, read_record, reductions, write_record
 from benchmark.schema import BenchmarkConf, WandbConf
 from benchmark.seeding import seed_everything
-from benchmark.tracking import Tracker, resolve_mode, tracked
+from benchmark.tracking import Tracker, tracked
 from benchmark.train import TrainSettings, train
+from benchmark.validation import validate  # the one validation phase; `benchmark.cell.validate` for callers
 
 log = logging.getLogger(__name__)
-
-
-def validate(cfg: BenchmarkConf) -> int:
-    """Check every setting that can fail without data; return the budget T in epochs. Value
-    ranges come from the schema (:mod:`benchmark.validation`); relations between settings here."""
-    epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
-    validation.check(cfg, epochs)
-    resolve_mode(cfg.wandb.mode)
-    check_pairing(cfg)
-    schedules.validate(cfg.schedule, cfg.recipe, epochs)
-    distill.validate(cfg.distill)
-    recalibration.validate(cfg.bn_recalibration)
-    rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, epochs)
-    pruning.resolve(cfg.pruner, cfg.model.name)
-    return epochs
-
-
-def check_pairing(cfg: BenchmarkConf) -> None:
-    """A dataset, a model and a recipe written for different data fail in one line
-    (``dataset=imagenet`` with the CIFAR ResNet-56 and the CIFAR recipe, say)."""
-    family = dataset_entry(cfg.dataset.name).family
-    if model_family(cfg.model.name) not in ("any", family):
-        fitting = ", ".join(name for name in MODELS if model_family(name) in ("any", family))
-        raise ConfigError(f"model={cfg.model.name} is defined for {model_family(cfg.model.name)} data; "
-                          f"dataset={cfg.dataset.name} needs one of: {fitting}")
-    if cfg.recipe.name not in ("", family):
-        raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; "
-                          f"dataset={cfg.dataset.name} needs recipe={family}")
 
 
 def new_record(cfg: BenchmarkConf, ident: Identity, epochs: int, steps: int, device: torch.device) -> CellRecord:

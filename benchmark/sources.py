@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict
+from types import ModuleType
+from typing import Any, Callable, Dict, Tuple
 
 from benchmark.errors import ConfigError
 
@@ -33,24 +35,82 @@ def sha256_file(path: str, what: str) -> str:
     return digest.hexdigest()
 
 
-def load_callable(target: str, what: str) -> Callable:
-    """The callable named ``module:attr`` (or ``module.attr``), importable from the working
-    directory or ``PYTHONPATH``."""
-    module_name, sep, attr = target.partition(":") if ":" in target else target.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(f"{what}={target!r} must name module:callable")
+def _split(target: str, what: str) -> Tuple[str, str]:
+    """(module or file, attribute path) of ``module:attr``, ``module.attr`` or ``path/to/file.py:attr``."""
+    if ":" in target:
+        where, _, attr = target.rpartition(":")
+    elif _is_file(target.rpartition(".")[0]) or target.endswith(".py"):
+        where, attr = target, ""  # a file needs the colon: a dot would be ambiguous with its suffix
+    else:
+        where, _, attr = target.rpartition(".")
+    if not where or not attr:
+        raise ConfigError(f"{what}={target!r} must name module:callable, module.callable or path/to/file.py:callable")
+    return where, attr
+
+
+def _is_file(where: str) -> bool:
+    return where.endswith(".py") or "/" in where or os.sep in where
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong in one line, with the file and line of a syntax error."""
+    if isinstance(error, SyntaxError):
+        return f"{error.filename}:{error.lineno}: SyntaxError: {error.msg}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+
+
+def _import_module(name: str, target: str, what: str) -> ModuleType:
+    """The module named ``name``, from the working directory or ``PYTHONPATH``."""
     cwd = os.getcwd()
     if cwd not in sys.path:  # `python benchmark/run.py` does not put the working directory on the path
         sys.path.append(cwd)
     try:
-        module = importlib.import_module(module_name)
-    except Exception as error:  # a syntax error in the user's file is as much "does not import"
-        raise ConfigError(f"{what}={target!r}: module {module_name!r} does not import "
-                          f"({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and (name == error.name or name.startswith(error.name + ".")):
+            raise ConfigError(f"{what}={target!r}: module {error.name!r} is not found on the working directory "
+                              "or PYTHONPATH (a file is named path/to/file.py:callable)") from None
+        raise ConfigError(f"{what}={target!r}: module {name!r} does not import: {_reason(error)}") from None
+    except Exception as error:  # the user's module raised while importing, or does not parse
+        raise ConfigError(f"{what}={target!r}: module {name!r} does not import: {_reason(error)}") from None
+
+
+def _import_file(path: str, target: str, what: str) -> ModuleType:
+    """The module defined by the file ``path``, registered under its file name's stem (as it would
+    be with its folder on ``PYTHONPATH``), so the identity's qualified name is the same either way."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ConfigError(f"{what}={target!r}: file {path!r} does not exist")
+    name = file.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) and Path(loaded.__file__).resolve() == file:
+        return loaded
+    if loaded is not None:
+        raise ConfigError(f"{what}={target!r}: a module named {name!r} is already imported from "
+                          f"{getattr(loaded, '__file__', 'elsewhere')}; rename the file")
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{what}={target!r}: {path!r} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[name]
+        raise ConfigError(f"{what}={target!r}: file {path!r} does not import: {_reason(error)}") from None
+    return module
+
+
+def load_callable(target: str, what: str) -> Callable:
+    """The callable named ``module:attr`` or ``module.attr`` (importable from the working
+    directory or ``PYTHONPATH``), or ``path/to/file.py:attr`` (a file, relative to the working
+    directory). A file or module that does not parse fails with its file, line and "SyntaxError"."""
+    where, attr = _split(target, what)
+    module = _import_file(where, target, what) if _is_file(where) else _import_module(where, target, what)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ConfigError(f"{what}={target!r}: {module_name!r} has no attribute {attr!r}")
+            raise ConfigError(f"{what}={target!r}: {where!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise ConfigError(f"{what}={target!r} is not callable")

@@ -1,14 +1,21 @@
-"""Every config value with a domain, checked before any data is read or model built.
+"""The one validation phase of a cell's config: every check that can fail without data, in order.
 
-The domains live in one place, the schema: each field that has one carries a
+:func:`validate` is the only entry: it resolves the budget T, then runs :data:`CHECKS` in the
+order listed, each a function ``(cfg, T) -> None`` that raises :class:`ConfigError` with one
+line naming the bad value and what is allowed. A new group's checks are one line in that list
+(docs/extending.md, "Where a new group's checks go"); the checks themselves stay beside what they
+guard (a schedule's in :mod:`benchmark.retraining.schedules`, a pruner's in
+:mod:`benchmark.pruning.spec`), and only this module calls them.
+
+The first check is the schema's domains: each field that has one carries a
 :class:`benchmark.schema.Domain` in its dataclass metadata (see ``benchmark.schema.ranged``).
 :func:`check` walks the typed config, field by field, and fails on the first value outside
 its domain with one line naming the key, the value and what is allowed. Bounds may name other
 values, so milestones are checked against the epochs they fall in, and sizes against the data
 (``data.train_images``: the training images before the validation split, known without
-loading them). Checks that are not a value's range stay with what they guard: a schedule that
-must rewind at most E epochs (``benchmark.retraining.schedules.validate``), a pruner's layers
-(``benchmark.pruning``).
+loading them). The checks after it are relations between settings: a dataset, model and
+recipe written for the same data, a schedule that must rewind at most E epochs, a pruner's
+layers.
 """
 
 from __future__ import annotations
@@ -19,8 +26,13 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from benchmark import pruning
+from benchmark.data import dataset_entry
 from benchmark.errors import ConfigError
-from benchmark.schema import Domain
+from benchmark.models import MODELS, model_family
+from benchmark.retraining import distill, recalibration, rewinding, schedules
+from benchmark.schema import BenchmarkConf, Domain
+from benchmark.tracking import resolve_mode
 
 
 def _typed(cfg: Any) -> Any:
@@ -116,3 +128,40 @@ def check(cfg: Any, epochs: int) -> None:
         message = problem(key, value, domain, root, derived)
         if message is not None:
             raise ConfigError(message)
+
+
+# --- The phase: every check of a composed cell config, in the order it runs --------------------------
+
+
+def check_pairing(cfg: BenchmarkConf, epochs: int = 0) -> None:
+    """The dataset is a registered one, and a model and a recipe written for different data fail in
+    one line (``dataset=imagenet`` with the CIFAR ResNet-56 and the CIFAR recipe, say)."""
+    family = dataset_entry(cfg.dataset.name).family
+    if model_family(cfg.model.name) not in ("any", family):
+        fitting = ", ".join(name for name in MODELS if model_family(name) in ("any", family))
+        raise ConfigError(f"model={cfg.model.name} is defined for {model_family(cfg.model.name)} data; "
+                          f"dataset={cfg.dataset.name} needs one of: {fitting}")
+    if cfg.recipe.name not in ("", family):
+        raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; "
+                          f"dataset={cfg.dataset.name} needs recipe={family}")
+
+
+CHECKS: Tuple[Tuple[str, Callable[[BenchmarkConf, int], Any]], ...] = (
+    ("domains", check),  # every value against its schema domain (benchmark.schema)
+    ("tracking", lambda cfg, T: resolve_mode(cfg.wandb.mode)),  # wandb.mode (benchmark.tracking)
+    ("pairing", check_pairing),  # dataset registry, model and recipe families (above)
+    ("schedule", lambda cfg, T: schedules.validate(cfg.schedule, cfg.recipe, T)),  # and the recipe
+    ("distill", lambda cfg, T: distill.validate(cfg.distill)),
+    ("recalibration", lambda cfg, T: recalibration.validate(cfg.bn_recalibration)),
+    ("rewinding", lambda cfg, T: rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, T)),
+    ("pruner", lambda cfg, T: pruning.resolve(cfg.pruner, cfg.model.name)),  # benchmark.pruning.spec
+)
+
+
+def validate(cfg: BenchmarkConf) -> int:
+    """Check every setting that can fail without data, in the order of :data:`CHECKS`; return the
+    budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem."""
+    epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)  # the budget's unit first: checks bound by T
+    for _, run_check in CHECKS:
+        run_check(cfg, epochs)
+    return epochs

@@ -17,3 +17,16 @@ def test_a_small_case_after_a_large_one_reports_its_own_peak_memory(tmp_path):
                        "--data-steps", "1", "--pack", "0", "--no-compile", "--out", str(tmp_path)]) == 0
     rows = {r["model"]: r for r in json.loads((tmp_path / "bench.json").read_text())["rows"]}
     assert rows["densenet40-l1-50"]["peak_memory_mib"] < rows["densenet40"]["peak_memory_mib"] - 500
+
+
+@pytest.mark.slow
+def test_the_demo_row_times_one_seed_of_the_demo_grid_against_its_own_baseline_epoch(tmp_path):
+    """The row `make bench` adds for the demo: one seed's 8 cells and 1 baseline, from an empty cache;
+    its wall time in units of the same run's baseline epoch (speed is reported, not asserted)."""
+    from tests.test_demo import SHRINK
+
+    demo = bench.bench_demo("0", tmp_path, [s for s in SHRINK if not s.startswith("progress=")])
+    assert demo["cells"] == 8 and demo["baselines"] == 1
+    recipe_epochs = int(next(s for s in SHRINK if s.startswith("recipe.epochs=")).split("=")[1])
+    assert demo["wall_in_baseline_epochs"] > recipe_epochs  # the baseline's epochs and then the retraining
+    assert demo["cpu_s"] > 0 and "| 0 | 8 |" in "\n".join(bench.demo_markdown(demo))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,7 +82,7 @@ def two_args(model, x):
 
 
 @pytest.mark.parametrize("function,message", [
-    ("byom_missing_module:prune", "does not import"), ("byom_bad:absent", "has no attribute"),
+    ("byom_missing_module:prune", "module 'byom_missing_module' is not found"), ("byom_bad:absent", "has no attribute"),
     ("byom_bad", "must name module:callable"), ("byom_bad:two_args", "cannot be called as"),
     ("byom_bad:raises", "raised RuntimeError: out of ideas"), ("byom_bad:nothing", "pruned nothing"),
     ("byom_bad:replaces", "removed, added or replaced layers (fc)"), ("byom_bad:empties", "removed every channel"),
@@ -97,6 +98,67 @@ def test_a_bad_custom_pruner_is_one_line_naming_it(tiny_cfg, tmp_path, monkeypat
         pruning.prune(model, stages.pruning_spec(cfg, model), seed=0)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert function in str(info.value)
+
+
+UNPARSABLE = "def prune(model, x, batches, *, seed):\n    return (\n"  # line 2 opens a bracket it never closes
+
+
+@pytest.mark.parametrize("what,target", [("pruner.function", "user/byom_syn_a.py:prune"),
+                                         ("pruner.function", "byom_syn_b:prune"),
+                                         ("model._target_", "user/byom_syn_c.py:prune"),
+                                         ("model._target_", "byom_syn_d.prune")])
+def test_a_syntax_error_names_its_file_and_line_whether_named_by_path_or_module(tmp_path, monkeypatch, what, target):
+    from benchmark.sources import load_callable
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "user").mkdir()
+    name = target.split("/")[-1].split(".")[0].split(":")[0]  # its own module name: earlier tests' folders stay on sys.path
+    path = tmp_path / ("user" if "/" in target else ".") / f"{name}.py"
+    path.write_text(UNPARSABLE)
+    with pytest.raises(ConfigError) as info:
+        load_callable(target, what)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(what)
+    assert f"{path.resolve()}:2: SyntaxError" in message and "ModuleNotFoundError" not in message, message
+
+
+def test_a_file_path_that_imports_resolves_and_a_missing_one_says_so(tmp_path, monkeypatch):
+    from benchmark.sources import load_callable, source_fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "byom_by_path", raising=False)
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "byom_by_path.py").write_text("def prune(model, x, batches, *, seed):\n    return 'pruned'\n")
+    fn = load_callable("user/byom_by_path.py:prune", "pruner.function")
+    assert fn(None, None, None, seed=0) == "pruned"
+    assert source_fingerprint(fn, "pruner.function")["qualname"] == "byom_by_path.prune"
+    with pytest.raises(ConfigError, match=r"file 'user/absent.py' does not exist"):
+        load_callable("user/absent.py:prune", "pruner.function")
+    with pytest.raises(ConfigError, match=r"must name module:callable, module.callable or path/to/file.py:callable"):
+        load_callable("user/byom_by_path.py", "pruner.function")
+
+
+def test_a_module_that_imports_a_missing_package_names_the_package_not_itself(tmp_path, monkeypatch):
+    from benchmark.sources import load_callable
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "byom_needs.py").write_text("import byom_not_installed_anywhere\n")
+    with pytest.raises(ConfigError) as info:
+        load_callable("byom_needs:prune", "pruner.function")
+    assert "module 'byom_needs' does not import: ModuleNotFoundError: No module named 'byom_not_installed_anywhere'" \
+        in str(info.value)
+
+
+def test_a_custom_pruner_given_as_a_file_path_runs_a_cell(tiny_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(__import__("sys").modules, "my_pruner", raising=False)
+    src = Path(__file__).resolve().parent.parent / "examples" / "my_pruner.py"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "my_pruner.py").write_text(src.read_text())
+    cfg = tiny_cfg("pruner=custom", "pruner.function=elsewhere/my_pruner.py:slim", "+pruner.kwargs.mask=0.3",
+                   "schedule=ft", "budget.epochs=1")
+    record = run_cell(cfg, tmp_path / "out").as_dict()
+    assert record["status"] == "finished" and record["model"]["conv_sparsity"] == pytest.approx(0.3, abs=0.01)
 
 
 def external_checkpoint(tiny_cfg, tmp_path):

@@ -145,3 +145,15 @@ def test_short_real_cifar10_cell_learns(cifar_root, tiny_cfg, tmp_path):
     assert record["steps_per_epoch"] == 32  # 2000 images / batch 64, rounded up
     assert record["metrics"]["baseline_test_top1"] > 20.0  # chance is 10%
     assert 0.0 <= record["metrics"]["val_top1"] <= 100.0
+
+
+def test_synthetic_image_size_sets_the_side_the_loader_and_the_model_see():
+    from benchmark.data import image_size
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["+experiment=demo", "device=cpu"])
+    assert image_size(cfg.dataset) == cfg.dataset.image_size == 16
+    train, _ = synthetic_splits(cfg.dataset)
+    batch, _ = next(DeviceLoader(train, 64, torch.device("cpu"), augment=True).epoch(0))
+    assert batch.shape == (64, 3, 16, 16)
+    assert image_size(compose_config(["dataset=synthetic"]).dataset) == 32  # the default stays CIFAR's side

@@ -24,13 +24,13 @@ from tests.conftest import REPO, TINY, TINY_DATA, compose_config
 
 def test_identities_are_pinned():
     """Changing what enters an identity orphans every cache: it must be a deliberate edit here.
-    (Changed once in issue 12, when identities became rule-based and gained the precision:
-    docs/reproducibility.md.)"""
+    (Changed once in issue 12, when identities became rule-based and gained the precision, and
+    the demo's alone in issue 22, when its preset moved to 16x16 images: docs/reproducibility.md.)"""
     default = identity(compose_config(["device=cpu"]), 40).as_dict()
     demo = identity(compose_config(["+experiment=demo", "schedule=ft", "device=cpu"]), 10).as_dict()
     bf16 = identity(compose_config(["device=cuda"]), 40).as_dict()
     assert default == {"baseline": "base-1015a669a525c005", "pruned": "prune-2bb1e63352767ccc", "cell": "cell-009d67efa423e82b"}
-    assert demo == {"baseline": "base-361f0a237ab08629", "pruned": "prune-1238d506aca1c5d0", "cell": "cell-e992cbe1f7ac9056"}
+    assert demo == {"baseline": "base-10256712672f4350", "pruned": "prune-b231e19d27059aca", "cell": "cell-03317de0e99a66bb"}
     assert bf16["baseline"] == "base-60f848acff297416"
 
 

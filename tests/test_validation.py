@@ -106,3 +106,36 @@ def test_the_entry_point_prints_the_one_line_and_exits_2_before_training(tmp_pat
     assert done.returncode == 2
     assert done.stderr.strip() == "error: pruner.ratio=1.5 is outside its domain: must lie in [0, 1)"
     assert not (tmp_path / "cache").exists()
+
+
+def test_one_phase_runs_every_check_in_its_listed_order_and_a_new_one_is_one_line(monkeypatch):
+    """The phase a cell's config passes through is `validation.validate` (also `cell.validate`):
+    the budget, then CHECKS in order; a group's check appended there runs with (cfg, T)."""
+    from benchmark import cell
+
+    assert cell.validate is validation.validate
+    assert [name for name, _ in validation.CHECKS] == ["domains", "tracking", "pairing", "schedule", "distill",
+                                                       "recalibration", "rewinding", "pruner"]
+    seen = []
+    monkeypatch.setattr(validation, "CHECKS", tuple((name, lambda cfg, T, name=name: seen.append((name, T)))
+                                                    for name, _ in validation.CHECKS) + (("new", _refuse),))
+    with pytest.raises(ConfigError, match="^new group: no$"):
+        validation.validate(compose_config(["budget.epochs=7"]))
+    assert seen == [(name, 7) for name, _ in validation.CHECKS[:-1]]
+
+
+def _refuse(cfg, epochs):
+    raise ConfigError("new group: no")
+
+
+@pytest.mark.parametrize("overrides,check", [(["pruner.ratio=1.5"], "domains"), (["dataset=imagenet"], "pairing"),
+                                             (["schedule=lrw", "budget.epochs=200"], "schedule"),
+                                             (["bn_recalibration=2.0"], "recalibration")])
+def test_each_bad_input_is_caught_by_the_check_named_for_it(overrides, check):
+    cfg = compose_config(overrides)
+    epochs = validation.schedules.retrain_epochs(cfg.budget, cfg.recipe)
+    names = [name for name, _ in validation.CHECKS]
+    for name, run_check in validation.CHECKS[: names.index(check)]:
+        run_check(cfg, epochs)  # every earlier check passes
+    with pytest.raises(ConfigError):
+        dict(validation.CHECKS)[check](cfg, epochs)

@@ -55,7 +55,7 @@ class DatasetEntry:
 
     full_train_size: Callable[[DatasetConf], int]  # before the validation split and subset
     image_size: Callable[[DatasetConf], int]
-    family: str  # cifar | imagenet: which models and recipes fit it (benchmark.cell.check_pairing)
+    family: str  # cifar | imagenet: which models and recipes fit it (benchmark.validation.check_pairing)
     read: Optional[Callable[[DatasetConf], Tuple[Split, Split]]] = None
     stream: Optional[Callable[[DatasetConf, int, torch.device], Data]] = None  # (config, batch, device)
 
@@ -82,7 +82,7 @@ def _cifar(dataset_cfg: DatasetConf) -> Tuple[Split, Split]:
 
 
 DATASETS: Dict[str, DatasetEntry] = {
-    "synthetic": DatasetEntry(lambda c: c.train_size, lambda c: 32, "cifar", read=synthetic_splits),
+    "synthetic": DatasetEntry(lambda c: c.train_size, lambda c: c.image_size, "cifar", read=synthetic_splits),
     "cifar10": DatasetEntry(lambda c: 50_000, lambda c: 32, "cifar", read=_cifar),
     "cifar100": DatasetEntry(lambda c: 50_000, lambda c: 32, "cifar", read=_cifar),
     "imagenet": DatasetEntry(_folder_train_size, lambda c: c.image_size, "imagenet", stream=_open_folders),

@@ -12,7 +12,7 @@ from benchmark.schema import SyntheticDatasetConf
 
 
 def synthetic_splits(cfg: SyntheticDatasetConf) -> Tuple[Split, Split]:
-    """Ten classes of 32x32 RGB textures, each a sum of three coloured gratings.
+    """Ten classes of square RGB textures (``cfg.image_size``, 32 by default), each a sum of three coloured gratings.
 
     A class fixes the gratings' frequencies and colours; every image draws its own
     phases (so position carries no label), mixes in a random weight of another class's
@@ -22,7 +22,7 @@ def synthetic_splits(cfg: SyntheticDatasetConf) -> Tuple[Split, Split]:
     """
     g = torch.Generator().manual_seed(cfg.seed)
     n = cfg.train_size + cfg.test_size
-    classes, parts, size = cfg.num_classes, 3, 32
+    classes, parts, size = cfg.num_classes, 3, cfg.image_size
     freqs = torch.rand(classes, parts, 2, generator=g) * 5.0 - 2.5  # cycles per image along y and x
     colours = torch.nn.functional.normalize(torch.randn(classes, parts, 3, generator=g), dim=-1)
     labels = torch.randint(0, classes, (n,), generator=g)

@@ -9,7 +9,7 @@ fast path of ``benchmark.train`` (channels_last, and bf16 autocast on CUDA).
 Both run in one process on the same model, alternating, warm-up steps excluded, and
 the median of the repeats is reported: images per second for the whole training step
 and for the data path alone, FLOPs per image and peak memory. Speed is reported here,
-never asserted in a test. Usage: ``python -m benchmark.speed.bench [--steps 5 --repeats 3]``.
+never asserted in a test. A last row times the demo grid (``--demo-seeds``). Usage: ``python -m benchmark.speed.bench [--steps 5 --repeats 3]``.
 """
 
 from __future__ import annotations
@@ -101,7 +101,47 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
             "compiled": args.compile, "first_step_s": args.batch / first_rate}
 
 
-def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[Dict[str, Any]]) -> str:
+DEMO_GRID = ["+experiment=demo", "budget.epochs=3,6", "schedule=ft,lrw,slr,clr"]  # the Makefile's demo, per seed
+
+
+def bench_demo(seeds: str, workdir: Path, extra: List[str] = ()) -> Dict[str, Any]:
+    """The demo grid for ``seeds`` (``0``: one of its three seeds, a third of ``make demo``) from an
+    empty cache, in a process of its own with W&B offline as ``make demo`` runs it: its wall and CPU
+    seconds, and the same run's mean baseline epoch, so the ratio reads the same on a busy machine."""
+    import os
+    import subprocess
+    import sys
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_py = Path(__file__).resolve().parents[2] / "benchmark" / "run.py"
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+    before, began = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run([sys.executable, str(run_py), "-m", *DEMO_GRID, f"seed.retrain={seeds}", "progress=off",
+                           f"paths.cache={workdir / 'cache'}", f"hydra.sweep.dir={workdir / 'outputs'}", *extra],
+                          cwd=workdir, env=env, capture_output=True, text=True)
+    wall, after = time.perf_counter() - began, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"the demo grid failed: {done.stderr[-2000:]}")
+    metas = list((workdir / "cache" / "baselines").glob("*/meta.json"))
+    epochs = [row["seconds"] for meta in metas for row in json.loads(meta.read_text())["history"]]
+    cells = len(list((workdir / "outputs").rglob("record.json")))
+    epoch = statistics.mean(epochs)
+    return {"seeds": seeds, "cells": cells, "baselines": len(metas), "wall_s": wall,
+            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "baseline_epoch_s": epoch, "wall_in_baseline_epochs": wall / epoch}
+
+
+def demo_markdown(demo: Dict[str, Any]) -> List[str]:
+    return ["", "## The demo grid", "",
+            "| seeds | cells | wall s | CPU s | baseline epoch s | wall / baseline epoch |", "|---|---|---|---|---|---|",
+            f"| {demo['seeds']} | {demo['cells']} | {demo['wall_s']:.1f} | {demo['cpu_s']:.1f} | "
+            f"{demo['baseline_epoch_s']:.2f} | {demo['wall_in_baseline_epochs']:.1f} |", "",
+            "From an empty cache, W&B offline, the table itself not built. `make demo` runs seeds 0,1,2: "
+            "about three times this row for seed 0 alone (docs/speed.md, the demo's budget)."]
+
+
+def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[Dict[str, Any]],
+                demo: Dict[str, Any] | None = None) -> str:
     compiled = "compiled" if meta["compile"] else "not compiled"
     lines = [f"# Training throughput ({meta['device']}, batch {meta['batch']}, median of {meta['repeats']}, "
              f"{meta['steps']} timed steps after {meta['warmup']} warm-up; suite step {compiled})", "",
@@ -119,6 +159,8 @@ def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[D
               f"torch {meta['torch']}, {meta['threads']} threads."]
     if packed:
         lines += ["", *bench_pack.to_markdown(packed)]
+    if demo:
+        lines += demo_markdown(demo)
     return "\n".join(lines) + "\n"
 
 
@@ -138,6 +180,8 @@ def main(argv: List[str] | None = None) -> int:
                              "(default: 1,2,4 on CUDA, 1,2 on the CPU; 0 skips)")
     parser.add_argument("--pack-models", default="resnet56-B", help="models of the packed measurement")
     parser.add_argument("--pack-seconds", type=float, default=20.0, help="timed seconds per packed measurement")
+    parser.add_argument("--demo-seeds", default="0",
+                        help="seeds of the timed demo grid (0: a third of make demo; 0,1,2: all of it; empty: skip)")
     parser.add_argument("--out", default="results")
     args = parser.parse_args(argv)
     known = [case_name(*c) for c in CASES]
@@ -164,14 +208,21 @@ def main(argv: List[str] | None = None) -> int:
     for case in CASES:
         if case_name(*case) in args.pack_models.split(",") and counts:
             packed += bench_pack.measure(case, counts, args.batch, args.pack_seconds, str(device), args.compile)
+    demo = None
+    if args.demo_seeds:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            demo = bench_demo(args.demo_seeds, Path(scratch))
+        print(json.dumps({"demo": demo}), flush=True)
     meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), "batch": args.batch,
             "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "compile": args.compile}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows, "packed": packed}, indent=2) + "\n")
-    (out / "bench.md").write_text(to_markdown(rows, meta, packed))
-    print(to_markdown(rows, meta, packed))
+    (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows, "packed": packed, "demo": demo}, indent=2) + "\n")
+    (out / "bench.md").write_text(to_markdown(rows, meta, packed, demo))
+    print(to_markdown(rows, meta, packed, demo))
     return 0
 
 
