@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from benchmark.pruning import PruningSpec
 from benchmark.pruning.allocation import lamp_scores
 from benchmark.pruning.gradual import sparsity_at, update_steps
 from benchmark.pruning.nm import nm_mask
-from tests.conftest import compose_config
+from tests.conftest import REPO, TINY_DATA, compose_config
 
 
 class Three(nn.Module):
@@ -194,3 +197,58 @@ def test_plan_counts_agp_at_its_final_sparsity():
     agp = plan_cell(compose_config(["pruner=agp", "pruner.sparsity=0.9", "device=cpu"]))
     mwp = plan_cell(compose_config(["pruner=mwp", "pruner.sparsity=0.9", "device=cpu"]))
     assert agp["params_after"] == mwp["params_after"] and agp["identity"]["baseline"] == mwp["identity"]["baseline"]
+
+
+PRESET_CELLS = {"allocation_ablation": 48, "gradual_vs_oneshot": 24, "nm_2_4": 18}
+SHRINK = [*TINY_DATA, "model=resnet20", "model.width=0.25", "recipe.epochs=2", "recipe.milestones=[1]",
+          "budget.epochs=1", "progress=off", "device=cpu", "latency.repeats=0"]
+
+
+def _sweep(tmp_path: Path, preset: str, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(REPO / "benchmark" / "run.py"), "-m", f"+experiment={preset}", *SHRINK,
+                           *extra, f"paths.cache={tmp_path / 'cache'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESET_CELLS))
+def test_each_preset_plans_its_grid(tmp_path, preset):
+    run = _sweep(tmp_path, preset, "mode=plan")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"sweep plan: cells {PRESET_CELLS[preset]}," in run.stdout
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESET_CELLS))
+def test_each_preset_runs_shrunk_to_the_end(tmp_path, preset):
+    """One seed of each preset's grid on tiny synthetic data: every cell finishes at its sparsity."""
+    run = _sweep(tmp_path, preset, "seed.retrain=0")
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").rglob("record.json")]
+    assert len(records) == PRESET_CELLS[preset] // 3 and all(r["status"] == "finished" for r in records)
+    for r in records:
+        pruner = r["config"]["pruner"]
+        expected = 0.5 if pruner["name"] == "nm" else pruner["sparsity"]
+        assert r["model"]["conv_sparsity"] == pytest.approx(expected, abs=0.02), pruner
+    if preset == "allocation_ablation":  # the four allocations leave four different layer profiles
+        profiles = {json.dumps(r["model"]["layer_sparsity"], sort_keys=True) for r in records
+                    if r["config"]["pruner"]["sparsity"] == 0.9 and r["config"]["schedule"]["name"] == "ft"}
+        assert len(profiles) == 4
+
+
+@pytest.mark.slow
+def test_an_agp_cell_killed_mid_way_resumes_to_the_same_masks(tmp_path):
+    from tests.test_engine import KILLABLE, _checkpointed_epoch, _kill_and_resume
+
+    log = _kill_and_resume(tmp_path, [*KILLABLE, "pruner=agp", "pruner.sparsity=0.8", "pruner.frequency=4",
+                                      "schedule=clr", "budget.epochs=6"],
+                           lambda cache: _checkpointed_epoch("cells/*/checkpoint-round0.pt", cache) >= 2)
+    assert "resuming after epoch" in log
+    whole, resumed = (torch.load(next((tmp_path / c / "cells").glob("*/model.pt")), weights_only=True)["state_dict"]
+                      for c in ("c1", "c2"))
+    masks = [k for k in whole if k.endswith("weight_mask")]
+    assert masks and all(torch.equal(whole[k], resumed[k]) for k in masks)
+    a, b = (json.loads((tmp_path / r / "record.json").read_text()) for r in ("r1", "r3"))
+    assert a["retraining"]["gradual"] == b["retraining"]["gradual"]
