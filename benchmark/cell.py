@@ -108,10 +108,14 @@ def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.
             tracker.log({f"retrain/{k}": v for k, v in row.items()} | {"retrain/epoch": offset + row["epoch"]})
 
         # A fresh optimizer for the pruned model is built inside train, as in the paper.
+        hook = pruning.step_hook(spec, model, cfg.seed.prune + r, prep.epochs * len(loader))  # AGP's mask updates
         result = train(model, loader, epochs=prep.epochs, schedule=prep.schedule, recipe=cfg.recipe,
                        checkpoint=cell_dir / f"checkpoint-round{r}.pt", desc=desc, settings=TrainSettings.of(cfg),
-                       val_loader=data.evals.get("val"), on_epoch=log_epoch, criterion=prep.criterion)
+                       val_loader=data.evals.get("val"), on_epoch=log_epoch, criterion=prep.criterion,
+                       step_hook=hook)
         info["history"] = result.history
+        if hook is not None:  # the masks grew while retraining: count the model they leave
+            info.update(hook.summary() | stages.model_counts(model, size) | pruning.mask_report(model, spec))
         if prep.distiller is not None:
             info["distill"] = prep.distiller.summary(max(1, len(result.history)))
         if result.status != "finished":
@@ -130,17 +134,20 @@ def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.
 def _model_summary(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.Stage, pruned: stages.Stage,
                    outcome: Retrained) -> Dict[str, Any]:
     """Counts before and after pruning (after the last round when iterative), and latencies."""
-    after = outcome.rounds[-1] if spec.rounds > 1 else pruned.meta
+    after = outcome.rounds[-1] if spec.rounds > 1 or spec.gradual else pruned.meta
     return {
         "params_before": base.meta["params"], "params_after": after["params"],
         "flops_before": base.meta["flops"], "flops_after": after["flops"],
         **reductions(base.meta, after),
         "conv_sparsity": after["conv_sparsity"],
+        "layer_sparsity": after.get("layer_sparsity", {}),  # pruned stages cached before issue 20 lack it
+        **({"nm": after["nm"]} if "nm" in after else {}),
         "spec": pruned.meta["spec"],
         "baseline_source": base.meta.get("source", "trained"),  # trained | loaded (model.weights) | pretrained
         "baseline_weights": base.meta.get("weights"),
         "latency_dense": base.meta["latency"],
-        "latency_pruned": stages.latency(cfg, outcome.model) if spec.rounds > 1 else pruned.meta["latency"],
+        "latency_pruned": (stages.latency(cfg, outcome.model) if spec.rounds > 1 or spec.gradual
+                           else pruned.meta["latency"]),
     }
 
 

@@ -43,6 +43,7 @@ ADDED_DEFAULTS: Dict[str, Any] = {
     "recipe.optimizer": "sgd", "recipe.betas": [0.9, 0.999], "recipe.shape": "step", "recipe.warmup_epochs": 0,
     "recipe.min_lr": 0.0, "schedule.source": "recipe", "schedule.rates": None,
     "distill.name": "none", "dataset.image_size": 32, "distill.alpha": 0.5, "distill.temperature": 4.0, "bn_recalibration": None,
+    "pruner.allocation": "global", "pruner.first_layer": "auto", "pruner.classifier": "dense",
 }
 # Config leaves (or sections) that enter no identity, each with the reason.
 _FILE = "a file's path, not its content: the file's SHA-256 enters instead (benchmark.sources)"

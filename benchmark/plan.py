@@ -71,7 +71,7 @@ def _pruned_counts(cfg: BenchmarkConf, model: torch.nn.Module, spec: pruning.Pru
     stands in for every criterion), a checkpoint is read. A custom pruner's result is known only
     once it has run (then from the cache); a global ranking's widths depend on the trained weights."""
     meta = read_json(cached_meta)
-    if meta is not None and spec.rounds == 1:
+    if meta is not None and spec.rounds == 1 and not spec.gradual:  # AGP's cached stage holds s_i, not s_f
         return {"params": meta["params"], "flops": meta["flops"], "exact": True}
     if spec.name == "custom":
         return {"params": None, "flops": None, "exact": False}
@@ -80,8 +80,10 @@ def _pruned_counts(cfg: BenchmarkConf, model: torch.nn.Module, spec: pruning.Pru
     else:
         history = None
         for r in range(spec.rounds):
-            history = pruning.prune(model, spec, cfg.seed.prune + r, criterion="l1" if spec.structured or spec.graph
-                                    else None, history=history, image_size=size)
+            # AGP counts as the one-shot pruner its final masks equal in size.
+            history = pruning.prune(model, pruning.gradual.final_spec(spec), cfg.seed.prune + r,
+                                    criterion="l1" if spec.structured or spec.graph else None, history=history,
+                                    image_size=size)
     counts = stages.model_counts(model, size)
     return {"params": counts["params"], "flops": counts["flops"], "exact": not spec.global_pruning}
 

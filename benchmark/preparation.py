@@ -27,7 +27,7 @@ from benchmark.schema import BenchmarkConf, ScheduleConf
 from benchmark.seeding import seed_everything
 
 # The keys a round's record may gain here, copied into the cell record's ``retraining``.
-RECORDED = ("allr", "lrw_source", "rewound_to_epoch", "budget", "bn_recalibration", "distill")
+RECORDED = ("allr", "lrw_source", "rewound_to_epoch", "budget", "bn_recalibration", "distill", "gradual")
 
 
 def squared_norm(model: nn.Module) -> float:

@@ -151,7 +151,7 @@ class RecipeConf:
 class PrunerConf:
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
-    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | torch_pruning | custom | checkpoint
+    name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | agp | nm | torch_pruning | custom | checkpoint
     variant: Optional[str] = None  # a paper variant of the model (benchmark/pruning/variants.yaml)
     ratio: float = ranged(0.0, **FRACTION)  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = ranged(None, **FRACTION)  # per-stage ratios (ResNets), overriding ratio
@@ -163,6 +163,37 @@ class PrunerConf:
     target_reduction: Optional[float] = ranged(None, **OPEN_UNIT)  # find the uniform ratio reaching this reduction
     target_metric: str = ranged("params", choices=("params", "flops"))  # params | flops: what target_reduction measures
     widths_from: Optional[str] = None  # random: the per-layer widths of this pruned checkpoint
+
+
+@dataclass
+class WeightPrunerConf(PrunerConf):
+    """Unstructured weight pruning (mwp, random_unstructured): how the sparsity is shared among layers."""
+
+    allocation: str = ranged("global", choices=("global", "uniform", "erk", "lamp"))  # benchmark/pruning/allocation.py
+    first_layer: str = ranged("auto", choices=("auto", "dense", "sparse"))  # auto: dense under uniform (Evci et al.)
+    classifier: str = ranged("dense", choices=("dense", "sparse"))  # sparse: mask the last linear layer too
+
+
+@dataclass
+class GradualPrunerConf(WeightPrunerConf):
+    """AGP (Zhu & Gupta 2017): sparsity rising from initial_sparsity to sparsity while retraining."""
+
+    name: str = "agp"
+    sparsity: float = ranged(0.9, **OPEN_UNIT)  # s_f, reached at step end x (retraining steps)
+    initial_sparsity: float = ranged(0.0, **FRACTION)  # s_i, applied when retraining starts
+    start: float = ranged(0.0, **FRACTION)  # t_0 as a fraction of the retraining steps
+    end: float = ranged(0.75, low=0, high=1, low_open=True)  # t_0 + n dt as a fraction of the retraining steps
+    frequency: int = ranged(100, low=1)  # dt: steps between mask updates
+
+
+@dataclass
+class NMPrunerConf(PrunerConf):
+    """N:M semi-structured sparsity: at most n nonzero weights in every m consecutive input channels."""
+
+    name: str = "nm"
+    n: int = ranged(2, low=1)
+    m: int = ranged(4, low=2)
+    classifier: str = ranged("dense", choices=("dense", "sparse"))  # sparse: the last linear layer too
 
 
 @dataclass
@@ -403,6 +434,9 @@ def register_configs() -> None:
     cs.store(group="model", name="base_vit", node=ViTConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
+    cs.store(group="pruner", name="base_weight", node=WeightPrunerConf)
+    cs.store(group="pruner", name="base_agp", node=GradualPrunerConf)
+    cs.store(group="pruner", name="base_nm", node=NMPrunerConf)
     cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
     cs.store(group="pruner", name="base_custom", node=CustomPrunerConf)
     cs.store(group="pruner", name="base_checkpoint", node=CheckpointPrunerConf)

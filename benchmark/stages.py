@@ -172,7 +172,7 @@ def pruned(cfg: BenchmarkConf, ident: Identity, spec: pruning.PruningSpec, base:
                                     image_size=image_size(cfg.dataset))
         meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, data.evals, cfg.fast),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
-                **model_counts(model, image_size(cfg.dataset))}
+                **model_counts(model, image_size(cfg.dataset)), **pruning.mask_report(model, spec)}
         main = distributed.is_main()
         atomic_save({"history": history, "state_dict": model.state_dict(), "meta": meta}, folder / "model.pt", enabled=main)
         write_json(meta, folder / "meta.json", enabled=main)

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,16 @@ class TrainSettings:
     @classmethod
     def of(cls, cfg: BenchmarkConf) -> "TrainSettings":
         return cls(progress=cfg.progress, fast=cfg.fast, compile_min_steps=cfg.compile_min_steps)
+
+
+class StepHook(Protocol):
+    """Called with the global step before each step's forward (AGP's mask updates,
+    ``benchmark.pruning.gradual``); its state rides in the per-epoch checkpoint."""
+
+    def __call__(self, step: int) -> None: ...
+    def row(self) -> Dict[str, float]: ...  # what each epoch's history row gains
+    def state_dict(self) -> Dict[str, Any]: ...
+    def load_state_dict(self, state: Dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -85,12 +95,13 @@ def train(
     val_loader: Optional[Loader] = None,
     on_epoch: Optional[Callable[[Dict[str, float]], None]] = None,
     criterion: Optional[Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+    step_hook: Optional[StepHook] = None,
 ) -> TrainResult:
     """Train for ``epochs`` under ``schedule``; resume from ``checkpoint`` if it holds an epoch.
     ``settings.fast`` turns on the device's speed settings, and ``torch.compile`` of the training
     forward when at least ``settings.compile_min_steps`` steps remain (see :mod:`benchmark.fastpath`).
     ``criterion(logits, labels, images)`` replaces cross-entropy (knowledge distillation,
-    :mod:`benchmark.retraining.distill`)."""
+    :mod:`benchmark.retraining.distill`). ``step_hook(step)`` runs before every step's forward."""
     progress, fast, compile_min_steps = settings.progress, settings.fast, settings.compile_min_steps
     model, autocast, channels_last = fast_path(model, loader.device, fast)
     steps = len(loader)
@@ -103,6 +114,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         start, history, trace = state["epoch"], state["history"], LrTrace(state.get("lr_trace", []))
         torch.set_rng_state(state["rng"])
+        if step_hook is not None:
+            step_hook.load_state_dict(state["step_hook"])
         log.info("%s: resuming after epoch %d of %d", desc, start, epochs)
     # DDP when several processes train together; compiled when the remaining steps repay it.
     forward = TrainingForward(distributed.wrap(model), should_compile(fast, (epochs - start) * steps, compile_min_steps))
@@ -122,6 +135,8 @@ def train(
                 lr, momentum = schedules.lr_momentum(epoch * steps + i, steps, epochs, schedule, recipe)
                 optimizers.set_rates(optimizer, lr, momentum)
                 trace.add(optimizer.param_groups[0]["lr"])  # what the optimizer ran at, for exact rewinding
+                if step_hook is not None:
+                    step_hook(epoch * steps + i)
                 with autocast():
                     logits = forward(layout(images, channels_last))
                     loss = (F.cross_entropy(logits.float(), labels) if criterion is None
@@ -146,11 +161,13 @@ def train(
                 return TrainResult("diverged", history, diverged_epoch=epoch)
             if val_loader is not None:
                 row["val_top1"] = evaluate(model, val_loader, fast)["top1"]
+            row |= step_hook.row() if step_hook is not None else {}
             row["seconds"] = time.perf_counter() - began
             history.append(row)
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                          "step": (epoch + 1) * steps, "rng": torch.get_rng_state(), "history": history,
-                         "lr_trace": trace.runs}, checkpoint, enabled=distributed.is_main())
+                         "lr_trace": trace.runs, "step_hook": None if step_hook is None else step_hook.state_dict()},
+                        checkpoint, enabled=distributed.is_main())
             log.info("%s epoch %d/%d lr %.5f loss %.4f train %.2f%%%s (%.1fs)", desc, epoch + 1, epochs, row["lr"], row["train_loss"],
                      row["train_top1"], f" val {row['val_top1']:.2f}%" if "val_top1" in row else "", row["seconds"])
             if on_epoch is not None:

@@ -22,19 +22,21 @@ from benchmark.pruning.spec import (
     PRUNERS,
     PruningSpec,
     resolve,
-    validate,
     variants,
     with_ratio,
 )
-from benchmark.pruning import checkpoint, custom, structure
+from benchmark.pruning.spec import validate as validate_spec
+from benchmark.pruning import checkpoint, custom, gradual, nm, structure
+from benchmark.pruning.allocation import kept_counts, unreachable
 from benchmark.pruning.generic import data_dependent, prune_by_graph
 from benchmark.sources import file_fingerprint
 from benchmark.pruning.graph import after_surgery
 from benchmark.pruning.structured import Batches, plan_widths, prune_filters, replay
-from benchmark.pruning.unstructured import attach_masks, conv_sparsity, prune_weights
+from benchmark.pruning.unstructured import (attach_masks, conv_sparsity, dense_layers, layer_sparsity, prune_to,
+                                            prune_weights, weight_layers)
 
 __all__ = ["PRUNERS", "PruningSpec", "resolve", "validate", "variants", "prune", "rebuild", "match_target",
-           "plan_widths", "conv_sparsity", "empty_history", "by_graph"]
+           "plan_widths", "conv_sparsity", "layer_sparsity", "empty_history", "by_graph", "step_hook", "mask_report"]
 
 History = Dict[str, List]
 
@@ -47,6 +49,44 @@ def by_graph(spec: PruningSpec, model: nn.Module) -> bool:
     """Whether ``spec`` prunes through the generic graph pruner (pruning/graph.py): every
     ``torch_pruning`` importance, and l1/random/taylor on models listing no prunable convs."""
     return spec.graph or (spec.structured and not hasattr(model, "prunable_convs"))
+
+
+def validate(spec: PruningSpec, model: nn.Module) -> None:
+    """One-line errors for a spec this model cannot take, before any training: the spec's own
+    checks, and whether the allocation can reach the sparsity of the last round on this model."""
+    validate_spec(spec, model)
+    if spec.gradual:
+        gradual.validate(spec)
+    if spec.name == "nm":
+        nm.validate(spec.n, spec.m)
+    if not spec.unstructured or spec.allocation == "global":
+        return
+    modules = dict(model.named_modules())
+    names = weight_layers(model, spec)
+    sizes = {name: modules[name].weight.numel() for name in names}
+    keep = sum(sizes.values())
+    for _ in range(spec.rounds):
+        keep -= round(spec.sparsity * keep)
+    dense = dense_layers(names, spec)
+    if spec.allocation == "lamp":  # LAMP's counts depend on the weights; only the dense layers can block it
+        if sum(sizes[name] for name in dense) > keep:
+            raise unreachable(spec.allocation, {name: sizes[name] for name in dense}, keep)
+        return
+    kept_counts(spec.allocation, {name: modules[name].weight for name in names}, sizes, dense, keep)
+
+
+def step_hook(spec: PruningSpec, model: nn.Module, seed: int, total_steps: int) -> Optional[gradual.GradualPruning]:
+    """What the training loop calls every step while retraining (AGP's mask updates), or None."""
+    return gradual.GradualPruning(model, spec, seed, total_steps) if spec.gradual else None
+
+
+def mask_report(model: nn.Module, spec: PruningSpec) -> Dict[str, Any]:
+    """What the record says of a masked model: every masked layer's sparsity, and for N:M the
+    density and whether semi-structured kernels ran."""
+    report: Dict[str, Any] = {"layer_sparsity": layer_sparsity(model)}
+    if spec.name == "nm":
+        report["nm"] = nm.report(model, weight_layers(model, spec), spec.n, spec.m)
+    return report
 
 
 def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batches] = None,
@@ -67,8 +107,14 @@ def prune(model: nn.Module, spec: PruningSpec, seed: int, batches: Optional[Batc
         history["filters"] += prune_by_graph(model, spec, seed, batches, criterion, image_size)
     elif spec.structured:
         history["filters"] += prune_filters(model, spec, seed, batches, criterion, image_size)
+    elif spec.gradual:  # s_i now; the rest while retraining (step_hook)
+        masked = prune_to(model, spec, seed, gradual.initial_keep(model, spec))
+        history["masked"] = sorted(set(history["masked"]) | set(masked))
     elif spec.unstructured:
         masked = prune_weights(model, spec, seed)
+        history["masked"] = sorted(set(history["masked"]) | set(masked))
+    elif spec.name == "nm":
+        masked = nm.prune_nm(model, weight_layers(model, spec), spec.n, spec.m)
         history["masked"] = sorted(set(history["masked"]) | set(masked))
     return history
 

@@ -32,6 +32,8 @@ PRUNERS: Dict[str, str] = {
     "taylor": "structured",
     "mwp": "unstructured",
     "random_unstructured": "unstructured",
+    "agp": "unstructured",  # gradual: masks grow while retraining (pruning/gradual.py)
+    "nm": "semi_structured",  # N:M masks (pruning/nm.py)
     "torch_pruning": "graph",
     "custom": "external",
     "checkpoint": "external",
@@ -67,6 +69,15 @@ class PruningSpec:
     path: Optional[str] = None  # checkpoint: the pruned checkpoint file
     architecture: Optional[Dict[str, Any]] = None  # checkpoint: a _target_ node building the pruned model
     widths_from: Optional[str] = None  # random: take per-layer widths from this pruned checkpoint
+    allocation: str = "global"  # unstructured: how the sparsity is shared among layers (pruning/allocation.py)
+    first_layer: str = "auto"  # unstructured: dense | sparse | auto (dense under uniform only)
+    classifier: str = "dense"  # unstructured, nm: sparse masks the last linear layer too
+    initial_sparsity: float = 0.0  # agp: s_i, applied when retraining starts
+    start: float = 0.0  # agp: t_0 as a fraction of the retraining steps
+    end: float = 0.75  # agp: t_0 + n dt as a fraction of the retraining steps
+    frequency: int = 100  # agp: dt, steps between mask updates
+    n: int = 2  # nm: nonzero weights kept ...
+    m: int = 4  # nm: ... in every group of m consecutive input channels
 
     @property
     def structured(self) -> bool:
@@ -83,6 +94,10 @@ class PruningSpec:
     @property
     def unstructured(self) -> bool:
         return PRUNERS[self.name] == "unstructured"
+
+    @property
+    def gradual(self) -> bool:
+        return self.name == "agp"
 
 
 @lru_cache(maxsize=1)
@@ -137,6 +152,13 @@ def validate(spec: PruningSpec, model: Any) -> None:
     if spec.unstructured:
         if not 0.0 < spec.sparsity < 1.0:
             raise ConfigError(f"pruner.sparsity={spec.sparsity} must lie in (0, 1) for pruner={spec.name}")
+        return
+    if spec.allocation != "global" or spec.first_layer != "auto":
+        raise ConfigError(f"pruner.allocation and pruner.first_layer apply to weight pruners ({', '.join(UNSTRUCTURED)}), "
+                          f"not {spec.name}")
+    if spec.name == "nm":
+        if spec.rounds != 1:
+            raise ConfigError(f"pruner.rounds={spec.rounds}: an N:M pattern is reached in one step; use rounds=1")
         return
     if spec.widths_from is not None and spec.name != "random":
         raise ConfigError(f"pruner.widths_from applies to pruner=random, not {spec.name}")

@@ -53,7 +53,10 @@ def _pruner_label(row: pd.Series) -> str:
         return name
     variant, stage = row.get("config.pruner.variant"), row.get("config.pruner.stage_ratios")
     sparsity, target = row.get("config.pruner.sparsity"), row.get("config.pruner.target_reduction")
-    if _present(variant):
+    allocation = row.get("config.pruner.allocation")
+    if name == "nm":
+        label = f"nm {row['config.pruner.n']:g}:{row['config.pruner.m']:g}"
+    elif _present(variant):
         label = f"{name}-{variant}"
     elif _present(target):
         label = f"{name} -{100 * target:g}% {row.get('config.pruner.target_metric', 'params')}"
@@ -63,6 +66,7 @@ def _pruner_label(row: pd.Series) -> str:
         label = f"{name} {stage}" if isinstance(stage, list) else f"{name} {row.get('config.pruner.ratio', 0):g}"
         skip = row.get("config.pruner.skip_layers")
         label += f" skip{skip}" if isinstance(skip, list) and skip else ""
+    label += f" {allocation}" if _present(allocation) and allocation != "global" else ""
     rounds = row.get("config.pruner.rounds")
     return label + (f" x{int(rounds)}" if _present(rounds) and rounds > 1 else "")
 
