@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark import distributed, preparation, pruning, stages, validation
+from benchmark import distributed, lm, preparation, pruning, stages, validation
 from benchmark.retraining import distill, recalibration, rewinding, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 def validate(cfg: BenchmarkConf) -> int:
     """Check every setting that can fail without data; return the budget T in epochs. Value
     ranges come from the schema (:mod:`benchmark.validation`); relations between settings here."""
+    if lm.wants_lm(cfg):  # language models: their own checks (benchmark/lm/cell.py)
+        from benchmark.lm.cell import validate as validate_lm
+
+        return validate_lm(cfg)
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
     validation.check(cfg, epochs)
     resolve_mode(cfg.wandb.mode)
@@ -193,6 +197,10 @@ def _complete(record: CellRecord, cfg: BenchmarkConf, spec: pruning.PruningSpec,
 
 def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     """Run (or reuse) the cell that ``cfg`` describes and return its record."""
+    if lm.is_lm(cfg):  # a language-model cell: benchmark/lm/cell.py, on the same stages, records and tables
+        from benchmark.lm.cell import run_cell as run_lm_cell
+
+        return run_lm_cell(cfg, output_dir)
     began = time.perf_counter()
     epochs = validate(cfg)
     ident = identity(cfg, epochs)

@@ -31,13 +31,18 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
     pruned = {p["identity"]["pruned"] for p in plans if not p["cached"]["pruned"]}
     cells = {p["identity"]["cell"]: p["budget_epochs"] * p["rounds"] for p in plans if not p["cached"]["cell"]}
     unique = {p["identity"]["cell"] for p in plans}
-    return {
+    totals = {
         "cells": len(unique),
         "cells_finished": len(unique) - len(cells),
         "baselines_to_train": len(baselines),
         "pruned_models_to_compute": len(pruned),
         "epochs_to_train": sum(baselines.values()) + sum(cells.values()),
     }
+    if all("gpu_hours" in p for p in plans):  # language models (benchmark/lm/plan.py): each stage counted once
+        stages = {(s, p["identity"][s]): p["gpu_hours"][s] for p in plans for s in ("baseline", "pruned", "cell")
+                  if not p["cached"][s]}
+        totals["gpu_hours_estimated"] = round(sum(stages.values()), 2)
+    return totals
 
 
 class PlanSummary(Callback):
