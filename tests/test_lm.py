@@ -266,19 +266,11 @@ def test_an_unresolvable_model_name_offline_is_one_line(tmp_path):
 
 
 def test_lora_without_peft_says_how_to_install(monkeypatch):
-    import builtins
+    import sys
 
     from benchmark.cell import validate
 
-    real = builtins.__import__
-
-    def no_peft(name, *args, **kwargs):
-        if name == "peft" or name.startswith("peft."):
-            raise ImportError("No module named 'peft'")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_peft)
-    monkeypatch.delitem(__import__("sys").modules, "peft", raising=False)
+    monkeypatch.setitem(sys.modules, "peft", None)  # what an environment without peft gives: ImportError
     with pytest.raises(ConfigError, match=r'needs the package .peft.*pip install -e "\.\[lm\]"'):
         validate(compose_config([*TINY_LM, "retrain.params=lora"]))
 
@@ -286,7 +278,7 @@ def test_lora_without_peft_says_how_to_install(monkeypatch):
 @pytest.mark.parametrize("overrides,message", [
     (["dataset=text"], "dataset=text needs model=causal_lm, not model=resnet56"),
     (["pruner=wanda"], "need dataset=text, not dataset=cifar10"),
-    ([*TINY_LM, "pruner=l1"], "pruner=l1 prunes image models"),
+    ([*[o for o in TINY_LM if not o.startswith("pruner")], "pruner=l1"], "pruner=l1 prunes image models"),
 ])
 def test_half_a_language_model_config_is_one_line(overrides, message):
     from benchmark.cell import validate
