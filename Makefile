@@ -4,14 +4,18 @@ SWEEP ?= outputs
 CIFAR_ROOT ?= data
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo test tables report findings plan bench clean slurm-up slurm-down
+.PHONY: install demo demo-lm test tables report findings plan bench clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
-	$(PYTHON) -m pip install -e ".[test]"
+	$(PYTHON) -m pip install -e ".[test,lm]"
 
 demo:  ## FT/LRW/SLR/CLR after L1 pruning, T = 3 and 6 epochs, 3 seeds, on synthetic data; the table and figures (docs/speed.md: the demo's budget)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo seed.retrain=0,1,2 budget.epochs=3,6 schedule=ft,lrw,slr,clr
 	$(PYTHON) -m benchmark.report.tables outputs/demo --out results/demo
+
+demo-lm:  ## a small causal LM on the built-in Markov corpus, Wanda 50%, FT/LRW/SLR/CLR under all and biases_norms; the table
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo_lm schedule=ft,lrw,slr,clr retrain.params=all,biases_norms
+	$(PYTHON) -m benchmark.report.tables outputs/demo_lm --out results/demo_lm --no-figures
 
 test:  ## the CPU test suite (the command CI runs)
 	$(PYTHON) -m pytest -q tests

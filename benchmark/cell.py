@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
-from benchmark import distributed, preparation, pruning, stages
+from benchmark import distributed, lm, preparation, pruning, stages
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
@@ -171,6 +171,10 @@ def _complete(record: CellRecord, cfg: BenchmarkConf, spec: pruning.PruningSpec,
 
 def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     """Run (or reuse) the cell that ``cfg`` describes and return its record."""
+    if lm.is_lm(cfg):  # a language-model cell: benchmark/lm/cell.py, on the same stages, records and tables
+        from benchmark.lm.cell import run_cell as run_lm_cell
+
+        return run_lm_cell(cfg, output_dir)
     began = time.perf_counter()
     epochs = validate(cfg)
     ident = identity(cfg, epochs)

@@ -27,7 +27,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -36,6 +36,7 @@ HASHED: Dict[str, str] = {
     "dataset": "baseline", "model": "baseline", "recipe": "baseline", "seed.baseline": "baseline",
     "pruner": "pruned", "seed.prune": "pruned",
     "schedule": "cell", "seed.retrain": "cell", "distill": "cell", "bn_recalibration": "cell",
+    "retrain": "cell",  # language models: which parameters retraining updates
 }
 # Leaves added after the identities were pinned, left out of the payload while they hold these
 # defaults: a cell that does not use them keeps its name, and any other value enters the hash.
@@ -44,6 +45,9 @@ ADDED_DEFAULTS: Dict[str, Any] = {
     "recipe.min_lr": 0.0, "schedule.source": "recipe", "schedule.rates": None,
     "distill.name": "none", "dataset.image_size": 32, "distill.alpha": 0.5, "distill.temperature": 4.0, "bn_recalibration": None,
     "pruner.allocation": "global", "pruner.first_layer": "auto", "pruner.classifier": "dense",
+    # Language models (benchmark/lm): the retraining regime, default "all parameters".
+    "retrain.params": "all", "retrain.lora.rank": 8, "retrain.lora.alpha": 16.0, "retrain.lora.dropout": 0.0,
+    "retrain.lora.targets": ["all-linear"], "retrain.lora.masked": True,
 }
 # Config leaves (or sections) that enter no identity, each with the reason.
 _FILE = "a file's path, not its content: the file's SHA-256 enters instead (benchmark.sources)"
@@ -69,6 +73,7 @@ EXCLUDED: Dict[str, str] = {
     "mode": "run or plan: plan mode trains nothing",
     "paths": "where artefacts are stored",
     "rewind_epochs": "which weight snapshots the baseline keeps beside it for schedule=wr: not the baseline's result",
+    "model.num_params": "plan mode's size hint for a hub model not on this machine; training reads the model itself",
 }
 
 
@@ -152,20 +157,32 @@ def precision_of(cfg: Any) -> str:
     return precision(device, cfg.fast)
 
 
-def identity(cfg: Any, retrain_epochs: int) -> Identity:
-    """The three stage identities of one cell, each built on the one before."""
-    from benchmark import pruning
-    from benchmark.models.custom import model_fingerprint
-
+def identity(cfg: Any, retrain_epochs: int, fingerprints: Optional[Callable[[Any], Tuple[Dict, Dict]]] = None) -> Identity:
+    """The three stage identities of one cell, each built on the one before. ``fingerprints``
+    replaces what the content of files adds (plan mode for weights not on this machine)."""
+    model_fp, pruner_fp = (fingerprints or _fingerprints)(cfg)
     # Beyond the config: what a user's files and callables contain (empty for the built-ins).
-    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision_of(cfg)} | model_fingerprint(cfg.model)
+    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision_of(cfg)} | model_fp
     baseline = "base-" + digest(baseline_payload)
-    pruned_payload = {"baseline": baseline} | _stage_settings(cfg, "pruned") | pruning.fingerprint(cfg.pruner)
+    pruned_payload = {"baseline": baseline} | _stage_settings(cfg, "pruned") | pruner_fp
     pruned = "prune-" + digest(pruned_payload)
     cell_payload = {"pruned": pruned, "epochs": retrain_epochs} | _stage_settings(cfg, "cell")
     cell = "cell-" + digest(cell_payload)
     payloads = {"baseline": baseline_payload, "pruned": pruned_payload, "cell": cell_payload}
     return Identity(baseline, pruned, cell, payloads)
+
+
+def _fingerprints(cfg: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """What the baseline and the pruned model hash beyond the config: a user's files and callables
+    (vision), or a language model's weights revision and the corpus files (:mod:`benchmark.lm.identity`)."""
+    if cfg.dataset.name == "text":
+        from benchmark.lm.identity import fingerprints
+
+        return fingerprints(cfg)
+    from benchmark import pruning
+    from benchmark.models.custom import model_fingerprint
+
+    return model_fingerprint(cfg.model), pruning.fingerprint(cfg.pruner)
 
 
 def payload_file(ident: Identity, stage: str) -> Dict[str, Any]:

@@ -21,13 +21,18 @@ from benchmark.cell import validate
 from benchmark.retraining.derivation import describe
 from benchmark.data import image_size, train_length
 from benchmark.identity import cell_name, identity
+from benchmark.lm import is_lm
 from benchmark.records import read_record, reductions
 from benchmark.schema import BenchmarkConf
-from benchmark.throughput import cell_throughput, describe_hours, stage_images, sweep_hours
+from benchmark.speed.throughput import cell_throughput, describe_hours, stage_images, sweep_hours
 
 
 def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
     """The cell's identity, counts, schedule and what the cache already holds."""
+    if is_lm(cfg):  # a language model: parameter counts from its config and estimated GPU-hours
+        from benchmark.lm.plan import plan_lm_cell
+
+        return plan_lm_cell(cfg)
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
     model = stages.dense_model(cfg, torch.device("cpu"))
@@ -98,6 +103,10 @@ def format_plan(plan: Dict[str, Any], fmt: str) -> str:
     """``json``: one JSON object on one line; ``text``: a short human-readable summary."""
     if fmt == "json":
         return json.dumps(plan)
+    if "gpu_hours" in plan:
+        from benchmark.lm.plan import format_lm_plan
+
+        return format_lm_plan(plan)
     lrs = plan["lr_at_epoch_start"]
     lines = [
         f"cell      {plan['name']}",

@@ -227,6 +227,81 @@ class CheckpointPrunerConf(PrunerConf):
     architecture: Dict[str, Any] = field(default_factory=dict)
 
 
+# --- Language models (benchmark/lm, docs/language_models.md) ----------------------------------------
+
+
+@dataclass
+class MarkovConf:
+    """The built-in corpus: a random order-k Markov source whose entropy rate is known exactly."""
+
+    vocab: int = ranged(16, low=2)  # alphabet size (token ids 0..vocab-1)
+    order: int = ranged(2, low=1, high=4)  # each token depends on the previous `order` tokens (2: attention is needed)
+    concentration: float = ranged(0.2, **POSITIVE)  # Dirichlet concentration of each transition row: lower = more predictable
+    seed: int = ranged(0, **SEED)  # draws the transition matrix and the token streams
+
+
+@dataclass
+class TextDatasetConf(DatasetConf):
+    """Text packed into blocks of ``block_size`` tokens: the built-in Markov corpus, a hub dataset or local files."""
+
+    name: str = "text"
+    source: str = ranged("markov", choices=("markov", "hub", "files"))  # markov: built in, offline | hub: path/subset | files
+    path: Optional[str] = None  # source=hub: a datasets hub name (wikitext, allenai/c4)
+    subset: Optional[str] = None  # source=hub: its configuration (wikitext-2-raw-v1)
+    files: Dict[str, List[str]] = field(default_factory=dict)  # source=files: {train: [...], validation: [...], test: [...]}, .txt or .json(l)
+    text_field: str = "text"  # the column holding the text (hub, JSON)
+    split_names: Dict[str, str] = field(default_factory=dict)  # the source's split for ours, e.g. {test: validation} (C4 has no test)
+    tokenizer: Optional[str] = None  # null: the model's own (model.name) | bytes: one token per UTF-8 byte
+    block_size: int = ranged(64, low=2)  # tokens per training and evaluation block
+    train_tokens: int = ranged(131072, low=2)  # tokens of the train split used: one "epoch" is one pass over them
+    val_tokens: int = ranged(0, low=0)  # tokens of the validation split evaluated (0: none)
+    test_tokens: int = ranged(32768, low=2)  # tokens of the test split evaluated (perplexity)
+    markov: MarkovConf = field(default_factory=MarkovConf)
+
+
+@dataclass
+class CausalLMConf(ModelConf):
+    """Any transformers causal LM: pretrained weights by ``name`` (hub id or local folder), or a
+    configuration built from scratch (``config``, with ``model_type``) and trained by the recipe."""
+
+    name: str = "opt-tiny"  # pretrained: the hub id or local path | otherwise a label for the config
+    config: Dict[str, Any] = field(default_factory=dict)  # transformers config kwargs, with model_type (opt, llama, gpt2, ...)
+    revision: Optional[str] = None  # pretrained hub weights: the commit, tag or branch (null: main)
+    dtype: str = ranged("float32", choices=("float32", "bfloat16", "float16"))  # weights' dtype
+    num_params: Optional[int] = ranged(None, low=1)  # plan mode only: the size of a hub model not on this machine
+
+
+@dataclass
+class LMPrunerConf(PrunerConf):
+    """One-shot pruning of every linear layer of the transformer blocks (benchmark/lm/pruners.py)."""
+
+    name: str = "wanda"  # magnitude | wanda | sparsegpt
+    sparsity: float = ranged(0.5, **FRACTION)  # unstructured: fraction of each layer's (wanda: each row's) weights zeroed
+    pattern: str = "unstructured"  # unstructured | N:M (2:4: keep 2 of every 4 consecutive inputs)
+    calibration_samples: int = ranged(128, low=1)  # training blocks the activations are taken from (wanda, sparsegpt)
+    dampening: float = ranged(0.01, low=0)  # sparsegpt: lambda = dampening x mean(diag H)
+    blocksize: int = ranged(128, low=1)  # sparsegpt: columns solved (and masks chosen) together
+
+
+@dataclass
+class LoraConf:
+    """LoRA adapters through peft (retrain.params=lora)."""
+
+    rank: int = ranged(8, low=1)
+    alpha: float = ranged(16.0, **POSITIVE)  # the update is scaled by alpha / rank
+    dropout: float = ranged(0.0, low=0, high=1, high_open=True)
+    targets: List[str] = field(default_factory=lambda: ["all-linear"])  # peft target_modules; all-linear: every linear but the head
+    masked: bool = True  # MaskLoRA (PERP): the update is masked in every forward, so merging keeps the sparsity exactly
+
+
+@dataclass
+class RetrainConf:
+    """Which parameters retraining updates; pruned weights stay zero in every regime."""
+
+    params: str = ranged("all", choices=("all", "biases_norms", "lora"))
+    lora: LoraConf = field(default_factory=LoraConf)
+
+
 @dataclass
 class ScheduleConf:
     """A retraining schedule; every subclass is one entry of ``benchmark.retraining.schedules``."""
@@ -355,8 +430,11 @@ class WandbConf:
 class PlanConf:
     format: str = ranged("text", choices=("text", "json"))
     # Training img/s of one GPU for the GPU-hours estimate; null: the assumed per-model table in
-    # benchmark/throughput.py (no GPU has been measured for this suite). Not part of any identity.
+    # benchmark/speed/throughput.py (no GPU has been measured for this suite). Not part of any identity.
     gpu_images_per_s: Optional[float] = ranged(None, **POSITIVE)
+    # Language models: GPU-hours are estimated as FLOPs / (gpu_tflops x mfu); an estimate, not a measurement.
+    gpu_tflops: float = ranged(312.0, **POSITIVE)  # peak dense TFLOP/s of one GPU (A100 bf16: 312)
+    mfu: float = ranged(0.4, low=0, high=1, low_open=True)  # model FLOPs utilisation assumed
 
 
 @dataclass
@@ -387,6 +465,7 @@ class BenchmarkConf:
     bn_recalibration: Optional[float] = None  # fraction of the training set re-estimating BatchNorm statistics after pruning
     rewind_epochs: List[int] = field(default_factory=list)  # baseline epochs whose weights it keeps for schedule=wr (not identity)
     seed: SeedConf = field(default_factory=SeedConf)
+    retrain: RetrainConf = field(default_factory=RetrainConf)  # language models: all | biases_norms | lora
     wandb: WandbConf = field(default_factory=WandbConf)
     plan: PlanConf = field(default_factory=PlanConf)
     paths: PathsConf = field(default_factory=PathsConf)
@@ -428,10 +507,12 @@ def register_configs() -> None:
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
     cs.store(group="dataset", name="base_synthetic", node=SyntheticDatasetConf)
     cs.store(group="dataset", name="base_imagefolder", node=ImageFolderDatasetConf)
+    cs.store(group="dataset", name="base_text", node=TextDatasetConf)
     cs.store(group="model", name="base_model", node=ModelConf)
     cs.store(group="model", name="base_custom", node=CustomModelConf)
     cs.store(group="model", name="base_mobilenetv2", node=MobileNetV2Conf)
     cs.store(group="model", name="base_vit", node=ViTConf)
+    cs.store(group="model", name="base_causal_lm", node=CausalLMConf)
     cs.store(group="recipe", name="base_recipe", node=RecipeConf)
     cs.store(group="pruner", name="base_pruner", node=PrunerConf)
     cs.store(group="pruner", name="base_weight", node=WeightPrunerConf)
@@ -440,6 +521,7 @@ def register_configs() -> None:
     cs.store(group="pruner", name="base_torch_pruning", node=TorchPruningConf)
     cs.store(group="pruner", name="base_custom", node=CustomPrunerConf)
     cs.store(group="pruner", name="base_checkpoint", node=CheckpointPrunerConf)
+    cs.store(group="pruner", name="base_lm", node=LMPrunerConf)
     cs.store(group="schedule", name="base_ft", node=FTScheduleConf)
     cs.store(group="schedule", name="base_lrw", node=LRWScheduleConf)
     cs.store(group="schedule", name="base_slr", node=SLRScheduleConf)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import pruning
+from benchmark import lm, pruning
 from benchmark.data import dataset_entry
 from benchmark.errors import ConfigError
 from benchmark.models import MODELS, model_family
@@ -160,7 +160,12 @@ CHECKS: Tuple[Tuple[str, Callable[[BenchmarkConf, int], Any]], ...] = (
 
 def validate(cfg: BenchmarkConf) -> int:
     """Check every setting that can fail without data, in the order of :data:`CHECKS`; return the
-    budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem."""
+    budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem. A language-model
+    cell (``model=causal_lm``) runs the phase of :mod:`benchmark.lm.cell` instead."""
+    if lm.wants_lm(cfg):
+        from benchmark.lm.cell import validate as validate_lm  # imports transformers: only when asked for
+
+        return validate_lm(cfg)
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)  # the budget's unit first: checks bound by T
     for _, run_check in CHECKS:
         run_check(cfg, epochs)

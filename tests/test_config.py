@@ -25,7 +25,12 @@ def test_every_group_option_composes_and_resolves(group, option):
                 # Options that name the user's code or file (docs/bring_your_own_method.md).
                 ("model", "custom"): ["model._target_=torchvision.models.mobilenet_v2"],
                 ("pruner", "custom"): ["pruner.function=examples.my_pruner:slim"],
-                ("pruner", "checkpoint"): ["pruner.path=pruned.pt"]}.get((group, option), [])
+                ("pruner", "checkpoint"): ["pruner.path=pruned.pt"],
+                # Language-model options need the other language-model groups (docs/language_models.md).
+                **{key: ["dataset=text", "model=causal_lm", "recipe=lm", "pruner=wanda"]
+                   for key in [("dataset", "text"), ("model", "causal_lm"), ("recipe", "lm"), ("pruner", "wanda"),
+                               ("pruner", "magnitude"), ("pruner", "sparsegpt")]}}.get((group, option), [])
+    partners = [p for p in partners if not p.startswith(f"{group}=")]
     cfg = compose_dictconfig([f"{group}={option}", *partners])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     assert validate(OmegaConf.to_object(cfg)) > 0  # the option passes the pre-training checks with the defaults

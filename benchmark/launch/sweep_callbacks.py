@@ -7,7 +7,7 @@ With ``-m ... mode=plan`` every job returns its plan; ``PlanSummary`` adds them 
 end of the sweep: how many cells there are and how many already finished, which
 baselines and pruned models are still to compute (each counted once however many cells
 share it), the epochs left to train, and the images they process with the GPU-hours
-(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.throughput`). Job returns only reach this process with a
+(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.speed.throughput`). Job returns only reach this process with a
 launcher that runs jobs in it (the default basic launcher), which is how plans are run.
 """
 
@@ -23,7 +23,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from benchmark.throughput import describe_hours, sweep_hours
+from benchmark.speed.throughput import describe_hours, sweep_hours
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
     """Totals over plans: unique stages still to compute and the epochs they will train."""
     baselines, pruned, cells = (_first(plans, stage) for stage in ("baseline", "pruned", "cell"))
     unique = {p["identity"]["cell"] for p in plans}
-    return {
+    totals = {
         "cells": len(unique),
         "cells_finished": len(unique) - len(cells),
         "baselines_to_train": len(baselines),
@@ -45,11 +45,16 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
         "epochs_to_train": sum(p["baseline_epochs"] for p in baselines.values())
         + sum(p["budget_epochs"] * p["rounds"] for p in cells.values()),
     }
+    if all("gpu_hours" in p for p in plans):  # language models (benchmark/lm/plan.py): each stage counted once
+        stages = {(s, p["identity"][s]): p["gpu_hours"][s] for p in plans for s in ("baseline", "pruned", "cell")
+                  if not p["cached"][s]}
+        totals["gpu_hours_estimated"] = round(sum(stages.values()), 2)
+    return totals
 
 
 def hours(plans: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The images those unique stages process, and the GPU- and CPU-hours they take
-    (:mod:`benchmark.throughput`: the GPU rates are estimates, the CPU ones measured)."""
+    (:mod:`benchmark.speed.throughput`: the GPU rates are estimates, the CPU ones measured)."""
     from benchmark.plan import cell_work
 
     work = [w for stage in ("baseline", "pruned", "cell") for p in _first(plans, stage).values()

@@ -74,8 +74,9 @@ def record_problem(record: Dict[str, Any]) -> str | None:
     if not isinstance(record.get("status", "incomplete"), str):
         return "status is not a string"
     metrics = record.get("metrics") or {}
-    if record.get("status") == "finished" and not (_number(metrics.get("test_top1"))
-                                                   and _number(metrics.get("baseline_test_top1"))):
+    # A headline metric and its dense value: accuracy (images) or perplexity (language models, benchmark/lm).
+    if record.get("status") == "finished" and not any(_number(metrics.get(m)) and _number(metrics.get(f"baseline_{m}"))
+                                                      for m in ("test_top1", "test_ppl")):
         return "finished, but without numeric metrics.test_top1 and metrics.baseline_test_top1 (a partial record)"
     return None
 

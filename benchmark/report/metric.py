@@ -23,6 +23,13 @@ class Metric:
     baseline_column: str  # the dense (unpruned) network's value
     pruned_column: str  # the pruned network's value before any retraining
     higher_is_better: bool = True
+    title: str = ""  # the comparison table's caption (make tables)
+    keys: tuple = ()  # row keys of the comparison table beyond tables.KEYS (the LM regime)
+
+    @property
+    def key(self) -> str:
+        """The record's own name for it: ``test_top1``, ``test_ppl``."""
+        return self.column.removeprefix("metrics.")
 
     @property
     def sign(self) -> int:
@@ -37,8 +44,11 @@ class Metric:
         return "higher" if self.higher_is_better else "lower"
 
 
-TOP1 = Metric("test top-1 (%)", "metrics.test_top1", "metrics.baseline_test_top1", "metrics.pruned_test_top1")
-# The language-model cells record perplexity under these names (lower is better).
-PERPLEXITY = Metric("test perplexity", "metrics.test_perplexity", "metrics.baseline_test_perplexity",
-                    "metrics.pruned_test_perplexity", higher_is_better=False)
+TOP1 = Metric("test top-1 (%)", "metrics.test_top1", "metrics.baseline_test_top1", "metrics.pruned_test_top1",
+              title="Final test top-1 (%) after retraining, by schedule")
+# The language-model cells (benchmark/lm) record perplexity under these names (lower is better);
+# their rows also split by the retraining regime (retrain.params).
+PERPLEXITY = Metric("test perplexity", "metrics.test_ppl", "metrics.baseline_test_ppl", "metrics.pruned_test_ppl",
+                    higher_is_better=False, title="Final test perplexity after retraining, by schedule (lower is better)",
+                    keys=("regime",))
 METRICS: Dict[str, Metric] = {"top1": TOP1, "perplexity": PERPLEXITY}

@@ -28,9 +28,12 @@ import pandas as pd
 from benchmark.report import published
 from benchmark.pruning.spec import UNSTRUCTURED
 from benchmark.report.collect import collect
+from benchmark.report.metric import PERPLEXITY, TOP1, Metric
 from benchmark.retraining.schedules import order_key
 
 KEYS = ["dataset", "model", "pruner", "T"]
+
+
 NO_PUBLISHED_MATCH = ("no cell matches a published setting (CIFAR-10; ResNet-56-B, ResNet-110-B or VGG-16-A "
                       "by pruner=l1 pruner.variant=...; schedule ft/lrw/slr/clr; T in 40..152)")
 SEED_KEYS = ["config.seed.baseline", "config.seed.prune", "config.seed.retrain"]
@@ -80,7 +83,8 @@ def _schedule_label(row: pd.Series) -> str:
 
 
 NUMERIC_COLUMNS = ["metrics.test_top1", "metrics.baseline_test_top1", "metrics.pruned_test_top1", "model.params_before",
-                   "model.params_after", "model.flops_before", "model.flops_after", "model.sparsity"]
+                   "model.params_after", "model.flops_before", "model.flops_after", "model.sparsity",
+                   "metrics.test_ppl", "metrics.baseline_test_ppl", "metrics.pruned_test_ppl", "metrics.ppl_floor"]
 
 
 def mean_sd(values: pd.Series) -> str:
@@ -119,6 +123,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["variant"] = frame["config.pruner.variant"] if "config.pruner.variant" in frame else None
     frame["T"] = pd.to_numeric(frame["budget_epochs"], errors="coerce").astype("Int64")
     frame["schedule"] = frame.apply(_schedule_label, axis=1)
+    frame["regime"] = frame["config.retrain.params"].fillna("all") if "config.retrain.params" in frame else "all"
+    frame["metric"] = np.where(frame["metrics.test_ppl"].notna() | (frame["config.dataset.name"] == "text"),
+                               "test_ppl", "test_top1")
     return frame
 
 
@@ -145,8 +152,10 @@ def paired_differences(group: pd.DataFrame, arm: str, reference: str, columns: s
     return (seeds[arm] - seeds[reference]).dropna()
 
 
-def _paired_difference(group: pd.DataFrame, schedule: str) -> str:
-    diffs = paired_differences(group, schedule, "ft").to_numpy()
+def _paired_difference(group: pd.DataFrame, schedule: str, metric: Metric = TOP1) -> str:
+    """The seed-paired gain of ``schedule`` over FT, signed so that positive is better: X - FT for
+    a higher-is-better metric, FT - X for a lower-is-better one (the column is named so)."""
+    diffs = metric.advantage(paired_differences(group, schedule, "ft", value=metric.column), 0.0).to_numpy()
     if len(diffs) == 0:
         return ""
     mark = ""
@@ -156,11 +165,11 @@ def _paired_difference(group: pd.DataFrame, schedule: str) -> str:
     return f"{diffs.mean():+.2f}{mark}"
 
 
-def ordering(group: pd.DataFrame) -> str:
+def ordering(group: pd.DataFrame, metric: Metric = TOP1) -> str:
     """The schedules by mean accuracy, and in how many seeds exactly that order holds: the
     ranking is the claim, and a claim that holds in 1 of 3 seeds is not one. Schedules equal in
     every seed (LRW is FT when T <= E minus the last milestone) are one rank, ``FT = LRW``."""
-    seeds = by_seed(group).dropna()
+    seeds = by_seed(group, value=metric.column).dropna() * metric.sign  # better is larger from here on
     if seeds.shape[1] < 2 or seeds.empty:
         return ""
     ranks: List[List[str]] = []
@@ -175,20 +184,42 @@ def ordering(group: pd.DataFrame) -> str:
     return f"{text} ({agree}/{len(seeds)} seeds)"
 
 
-def comparison(frame: pd.DataFrame) -> pd.DataFrame:
-    """The comparison table: rows by KEYS, columns per schedule, plus context columns."""
+def difference_label(schedule: str, metric: Metric) -> str:
+    """``CLR-FT`` (accuracy) or ``FT-CLR`` (perplexity): the column always reads "gain over FT"."""
+    return f"{schedule.upper()}-FT" if metric.higher_is_better else f"FT-{schedule.upper()}"
+
+
+def _gap_closed(group: pd.DataFrame, best: str, metric: Metric) -> str:
+    """How much of the one-shot pruning loss (pruned - dense) the best schedule wins back, in percent."""
+    base, pruned = (group[c].mean() for c in (metric.baseline_column, metric.pruned_column))
+    value = group.loc[group["schedule"] == best, metric.column].mean()
+    return "" if pd.isna(pruned) or pruned == base else f"{100 * (pruned - value) / (pruned - base):.0f}%"
+
+
+def comparison(frame: pd.DataFrame, metric: Metric = TOP1) -> pd.DataFrame:
+    """The comparison table: rows by KEYS (and the metric's own keys), columns per schedule, context columns."""
     done = frame[frame["status"] == "finished"]
+    if "metric" in done:
+        done = done[done["metric"] == metric.key]
+    value = metric.column
+    keys = KEYS + list(metric.keys)
     schedules = sorted(set(done["schedule"]), key=order_key)
     rows = []
-    for keys, group in done.groupby(KEYS, sort=True):
-        row = dict(zip(KEYS, keys))
-        row["baseline"] = baselines(group)
+    for key_values, group in done.groupby(keys, sort=True):
+        row = dict(zip(keys, key_values))
+        if metric.higher_is_better:
+            row["baseline"] = baselines(group)
+        else:  # the dense and one-shot pruned models, and the data's floor where it is known
+            row["dense"] = _fixed(group[metric.baseline_column].mean(), 2)
+            row["pruned"] = _fixed(group[metric.pruned_column].mean(), 2)
+            row["floor"] = _fixed(group["metrics.ppl_floor"].mean(), 2) if "metrics.ppl_floor" in group else ""
         row["params -%"] = _fixed(100 * (1 - group["model.params_after"] / group["model.params_before"]).mean(), 1)
-        row["FLOPs -%"] = _fixed(100 * (1 - group["model.flops_after"] / group["model.flops_before"]).mean(), 1)
-        means = group.groupby("schedule")["metrics.test_top1"].mean()
-        best = means.idxmax() if len(means) else None
+        if metric.higher_is_better:
+            row["FLOPs -%"] = _fixed(100 * (1 - group["model.flops_after"] / group["model.flops_before"]).mean(), 1)
+        means = group.groupby("schedule")[value].mean()
+        best = (means.idxmax() if metric.higher_is_better else means.idxmin()) if len(means) else None
         for schedule in schedules:
-            acc = group.loc[group["schedule"] == schedule, "metrics.test_top1"]
+            acc = group.loc[group["schedule"] == schedule, value]
             if acc.empty:
                 row[schedule.upper()] = ""
                 continue
@@ -196,8 +227,10 @@ def comparison(frame: pd.DataFrame) -> pd.DataFrame:
             row[schedule.upper()] = f"**{text}**" if schedule == best and len(means) > 1 else text
         for schedule in schedules:
             if schedule != "ft":
-                row[f"{schedule.upper()}-FT"] = _paired_difference(group, schedule)
-        row["order (seeds where it holds)"] = ordering(group)
+                row[difference_label(schedule, metric)] = _paired_difference(group, schedule, metric)
+        row["order (seeds where it holds)"] = ordering(group, metric)
+        if not metric.higher_is_better and best is not None:
+            row["gap closed (best)"] = _gap_closed(group, best, metric)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -209,14 +242,22 @@ def unfinished(frame: pd.DataFrame) -> pd.DataFrame:
     return rest[columns]
 
 
-def write_tables(table: pd.DataFrame, problems: pd.DataFrame, out: Path) -> List[Path]:
+def write_tables(table: pd.DataFrame, problems: pd.DataFrame, out: Path, metric: Metric = TOP1,
+                 stem: str = "comparison") -> List[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "comparison.md", out / "comparison.csv", out / "comparison.tex"]
-    text = ["# Final test top-1 (%) after retraining, by schedule", "", table.to_markdown(index=False, disable_numparse=True), ""]
-    text += ["Mean ± std over seeds (n; with n=1 no spread is shown). **Best** schedule per row.",
-             "Baseline: over the distinct baseline models (n=1 when the row's seeds share one).",
-             "X-FT: seed-paired mean difference to FT; `*` = its 95% bootstrap interval excludes 0",
-             "(needs >= 2 paired seeds). Order: schedules by mean, and the seeds in which that exact order holds.", ""]
+    paths = [out / f"{stem}.md", out / f"{stem}.csv", out / f"{stem}.tex"]
+    text = [f"# {metric.title}", "", table.to_markdown(index=False, disable_numparse=True), ""]
+    if metric.higher_is_better:
+        text += ["Mean ± std over seeds (n; with n=1 no spread is shown). **Best** schedule per row.",
+                 "Baseline: over the distinct baseline models (n=1 when the row's seeds share one).",
+                 "X-FT: seed-paired mean difference to FT; `*` = its 95% bootstrap interval excludes 0",
+                 "(needs >= 2 paired seeds). Order: schedules by mean, and the seeds in which that exact order holds.", ""]
+    else:
+        text += ["Mean ± std over seeds (n). Lower is better: **best** is the lowest; the order reads best first.",
+                 "dense / pruned: the model before pruning and right after one-shot pruning; floor: exp of the",
+                 "corpus's exact conditional entropy per prediction (the built-in Markov source), unreachable in expectation.",
+                 "FT-X: seed-paired mean of FT minus X, so positive means X beats FT; `*` = 95% bootstrap interval excludes 0.",
+                 "gap closed: (pruned - best) / (pruned - dense), the share of the pruning loss the best schedule recovers.", ""]
     if len(problems):
         text += ["## Cells that did not finish", "", problems.to_markdown(index=False), ""]
     paths[0].write_text("\n".join(text))
@@ -267,12 +308,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"no records found under {sources}: run a sweep first (make demo)", file=sys.stderr)
         return 1
     frame = tidy(frame)
-    table, problems = comparison(frame), unfinished(frame)
+    problems, out, paths = unfinished(frame), Path(args.out), []
+    vision = frame[frame["metric"] == "test_top1"]
+    if (frame["metric"] == "test_ppl").any():  # language models: their own table (benchmark/lm)
+        lm_table = comparison(frame, PERPLEXITY)
+        print(lm_table.to_markdown(index=False, disable_numparse=True))
+        paths += write_tables(lm_table, problems, out, PERPLEXITY, stem="comparison_lm")
+        if vision.empty:
+            print("\nwrote " + ", ".join(map(str, paths)))
+            return 0
+        frame = vision
+    table = comparison(frame)
     print(table.to_markdown(index=False, disable_numparse=True))
     if len(problems):
         print(f"\n{len(problems)} cell(s) did not finish:\n" + problems.to_markdown(index=False))
-    out = Path(args.out)
-    paths = write_tables(table, problems, out)
+    paths += write_tables(table, problems, out)
     versus = published.reproduced_vs_published(frame)
     print("\n" + (published.as_text(versus).to_markdown(index=False, disable_numparse=True) if len(versus) else NO_PUBLISHED_MATCH))
     paths += write_published(versus, out)

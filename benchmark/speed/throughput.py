@@ -32,7 +32,7 @@ GPU_IMAGES_PER_S: Dict[str, float] = {
 }
 UNKNOWN_GPU_IMAGES_PER_S = 2_000.0  # a model not in the table (a custom one)
 EVALUATION_COST = 1 / 3  # of a training image
-BENCH = Path(__file__).resolve().parents[1] / "results" / "bench.json"
+BENCH = Path(__file__).resolve().parents[2] / "results" / "bench.json"
 TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000, "imagenet": 50_000}  # synthetic: dataset.test_size
 
 

@@ -1,0 +1,43 @@
+"""Language models through the same protocol: groups, stages, schedules, records and tables.
+
+A cell is a language-model cell when ``dataset=text``; it then runs :mod:`benchmark.lm.cell`
+(a pipeline of its own that reuses the suite's identities, cached stages, locks, atomic writes,
+schedules, optimizers, records and W&B tracking) instead of the image-classification engine.
+``transformers``, ``datasets`` and ``peft`` are an optional extra (``pip install -e ".[lm]"``):
+they are imported here lazily, so the vision suite never needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from benchmark.errors import ConfigError
+
+LM_PRUNERS = ("none", "magnitude", "wanda", "sparsegpt")
+INSTALL = 'pip install -e ".[lm]"'
+
+
+def is_lm(cfg: Any) -> bool:
+    """Whether a config asks for the language-model pipeline: the text data decides, as the data
+    family decides the models and recipes of the vision side."""
+    return cfg.dataset.name == "text"
+
+
+def wants_lm(cfg: Any) -> bool:
+    """Whether any group of the config belongs to the language-model side (to catch a half-LM config)."""
+    from benchmark.schema import CausalLMConf, LMPrunerConf
+
+    return (is_lm(cfg) or isinstance(cfg.model, CausalLMConf) or isinstance(cfg.pruner, LMPrunerConf)
+            or cfg.recipe.name == "text")
+
+
+def require(module: str, why: str) -> ModuleType:
+    """Import an optional dependency, or fail in one line saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise ConfigError(f"{why} needs the package {package!r}, which is not installed; "
+                          f"install the language-model extra: {INSTALL}") from None
