@@ -28,7 +28,7 @@ from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
 from benchmark.models import build_model
-from benchmark.records import CellRecord, finish_cell, read_record, reductions, write_record
+from benchmark.records import CellRecord, finish_cell, new_record, read_record, reductions, write_record
 from benchmark.schema import BenchmarkConf, WandbConf
 from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, tracked
@@ -36,21 +36,6 @@ from benchmark.train import TrainSettings, train
 from benchmark.validation import validate  # the one validation phase; `benchmark.cell.validate` for callers
 
 log = logging.getLogger(__name__)
-
-
-def new_record(cfg: BenchmarkConf, ident: Identity, epochs: int, steps: int, device: torch.device) -> CellRecord:
-    """The record of a cell that has just started: what it is, where it runs."""
-    return CellRecord(
-        identity=ident.as_dict(),
-        name=cell_name(cfg, epochs),
-        comparison=comparison_name(cfg, epochs),
-        config=dataclasses.asdict(cfg),
-        seeds=dataclasses.asdict(cfg.seed),
-        budget_epochs=epochs,
-        steps_per_epoch=steps,
-        environment=environment(device) | {"world_size": distributed.world_size(),
-                                           "precision": ident.payloads["baseline"]["precision"]},
-    )
 
 
 @dataclass

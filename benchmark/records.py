@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol
 
+from benchmark import distributed
 from benchmark.artefacts import read_json, write_json
+from benchmark.environment import environment
+from benchmark.identity import Identity, cell_name, comparison_name
 
 # A cell in one of these states is done: asking for it again reuses its record.
 TERMINAL_STATUSES = ("finished", "diverged")
@@ -115,3 +118,18 @@ def finish_cell(record: CellRecord, tracker: Summarised, cell_dir: Path, output_
         write_json(payload, cell_dir / "identity.json", enabled=enabled)
     write_record(record, cell_dir, output_dir, enabled=enabled)
     return record
+
+
+def new_record(cfg: BenchmarkConf, ident: Identity, epochs: int, steps: int, device: Any) -> CellRecord:
+    """The record of a cell that has just started: what it is, where it runs."""
+    return CellRecord(
+        identity=ident.as_dict(),
+        name=cell_name(cfg, epochs),
+        comparison=comparison_name(cfg, epochs),
+        config=dataclasses.asdict(cfg),
+        seeds=dataclasses.asdict(cfg.seed),
+        budget_epochs=epochs,
+        steps_per_epoch=steps,
+        environment=environment(device) | {"world_size": distributed.world_size(),
+                                           "precision": ident.payloads["baseline"]["precision"]},
+    )

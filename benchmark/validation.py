@@ -163,9 +163,15 @@ def validate(cfg: BenchmarkConf) -> int:
     budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem. A language-model
     cell (``model=causal_lm``) runs the phase of :mod:`benchmark.lm.cell` instead."""
     if lm.wants_lm(cfg):
-        from benchmark.lm.cell import validate as validate_lm  # imports transformers: only when asked for
+        from benchmark.lm.checks import check_lm, check_pairing as check_lm_pairing
 
-        return validate_lm(cfg)
+        check_lm_pairing(cfg)  # first: a half-LM config is one line about its groups
+        epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
+        check(cfg, epochs)
+        resolve_mode(cfg.wandb.mode)
+        schedules.validate(cfg.schedule, cfg.recipe, epochs)
+        check_lm(cfg)
+        return epochs
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)  # the budget's unit first: checks bound by T
     for _, run_check in CHECKS:
         run_check(cfg, epochs)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict
 
-from benchmark import validation
+from benchmark.validation import validate  # the one phase; it runs benchmark.lm.checks for these cells
 from benchmark.artefacts import atomic_save
 from benchmark.device import configure_backend, resolve_device
 from benchmark.errors import ConfigError
@@ -26,7 +26,7 @@ from benchmark.lm import LM_PRUNERS, regimes, require, stages
 from benchmark.lm.corpus import floor
 from benchmark.lm.pruners import parse_pattern
 from benchmark.lm.train import train_lm
-from benchmark.records import CellRecord, finish_cell, read_record, write_record
+from benchmark.records import CellRecord, finish_cell, new_record, read_record, write_record
 from benchmark.retraining import schedules
 from benchmark.schema import BenchmarkConf, CausalLMConf, LMPrunerConf
 from benchmark.seeding import seed_everything
@@ -35,42 +35,7 @@ from benchmark.tracking import resolve_mode, tracked
 log = logging.getLogger(__name__)
 
 
-def check_pairing(cfg: BenchmarkConf) -> None:
-    """Every group of a language-model cell is a language-model option, in one line each."""
-    if cfg.dataset.name != "text":
-        raise ConfigError(f"model/pruner/recipe of a language model need dataset=text, not dataset={cfg.dataset.name}")
-    if not isinstance(cfg.model, CausalLMConf):
-        raise ConfigError(f"dataset=text needs model=causal_lm, not model={cfg.model.name}")
-    if cfg.pruner.name not in LM_PRUNERS:
-        raise ConfigError(f"pruner={cfg.pruner.name} prunes image models; dataset=text needs one of: {', '.join(LM_PRUNERS)}")
-    if cfg.recipe.name not in ("", "text"):
-        raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; dataset=text needs recipe=lm")
-    if cfg.distill.name != "none" or cfg.bn_recalibration is not None or cfg.pruner.rounds != 1:
-        raise ConfigError("distill, bn_recalibration and pruner.rounds > 1 are not implemented for language models")
-
-
-def validate(cfg: BenchmarkConf) -> int:
-    """Every check that needs no data or weights; the budget T in epochs."""
-    check_pairing(cfg)
-    epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
-    validation.check(cfg, epochs)
-    resolve_mode(cfg.wandb.mode)
-    schedules.validate(cfg.schedule, cfg.recipe, epochs)
-    require("transformers", "model=causal_lm")
-    if not cfg.model.pretrained and "model_type" not in cfg.model.config:
-        raise ConfigError("model.config needs model_type (opt, llama, gpt2, ...) when model.pretrained=false")
-    if isinstance(cfg.pruner, LMPrunerConf):
-        parse_pattern(cfg.pruner.pattern)
-        if cfg.pruner.pattern == "unstructured" and not cfg.pruner.sparsity > 0:
-            raise ConfigError(f"pruner={cfg.pruner.name} needs pruner.sparsity in (0, 1), not {cfg.pruner.sparsity}")
-    if cfg.retrain.params == "lora":
-        require("peft", "retrain.params=lora")
-    return epochs
-
-
 def _record(cfg: BenchmarkConf, ident, epochs: int, steps: int, device) -> CellRecord:
-    from benchmark.cell import new_record
-
     record = new_record(cfg, ident, epochs, steps, device)
     record.name += f"-{cfg.retrain.params}"
     record.comparison += f"-{cfg.retrain.params}"

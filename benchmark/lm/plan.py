@@ -17,7 +17,7 @@ from typing import Any, Dict
 
 from benchmark.errors import ConfigError
 from benchmark.identity import cell_name, identity
-from benchmark.lm.cell import validate
+from benchmark.validation import validate
 from benchmark.lm.corpus import vocab_size
 from benchmark.lm.identity import unresolved
 from benchmark.lm.models import parameter_count
