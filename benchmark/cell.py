@@ -28,7 +28,7 @@ from benchmark.device import configure_backend, resolve_device
 from benchmark.environment import environment
 from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
 from benchmark.models import build_model
-from benchmark.records import CellRecord, finish_cell, new_record, read_record, reductions, write_record
+from benchmark.records import CellRecord, finish_cell, new_record, reductions, reuse_finished, write_record
 from benchmark.schema import BenchmarkConf, WandbConf
 from benchmark.seeding import seed_everything
 from benchmark.tracking import Tracker, tracked
@@ -164,10 +164,8 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     epochs = validate(cfg)
     ident = identity(cfg, epochs)
     cell_dir = Path(cfg.paths.cache) / "cells" / ident.cell
-    done = read_record(cell_dir / "record.json")
-    if done is not None and done.done:
-        log.info("cell %s already %s: reusing its record", ident.cell, done.status)
-        write_record(done, output_dir)
+    done = reuse_finished(cell_dir, output_dir)
+    if done is not None:
         return done
 
     device = resolve_device(cfg.device)

@@ -10,6 +10,7 @@ the cache, in the output folder and in the W&B summary alike.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol
@@ -20,6 +21,7 @@ from benchmark.environment import environment
 from benchmark.identity import Identity, cell_name, comparison_name
 
 # A cell in one of these states is done: asking for it again reuses its record.
+log = logging.getLogger(__name__)
 TERMINAL_STATUSES = ("finished", "diverged")
 
 
@@ -93,6 +95,17 @@ def read_record(path: Path) -> Optional[CellRecord]:
         return CellRecord.from_dict(data)
     except TypeError:  # a foreign JSON object or a record missing required keys
         return None
+
+
+def reuse_finished(cell_dir: Path, output_dir: Path) -> Optional[CellRecord]:
+    """The record of a cell already done (copied into the run folder), or None: what makes a finished
+    cell free to ask for again, for image and language-model cells alike."""
+    done = read_record(cell_dir / "record.json")
+    if done is None or not done.done:
+        return None
+    log.info("cell %s already %s: reusing its record", cell_dir.name, done.status)
+    write_record(done, output_dir)
+    return done
 
 
 class Summarised(Protocol):

@@ -26,7 +26,7 @@ from benchmark.lm import LM_PRUNERS, regimes, require, stages
 from benchmark.lm.corpus import floor
 from benchmark.lm.pruners import parse_pattern
 from benchmark.lm.train import train_lm
-from benchmark.records import CellRecord, finish_cell, new_record, read_record, write_record
+from benchmark.records import CellRecord, finish_cell, new_record, reuse_finished, write_record
 from benchmark.retraining import schedules
 from benchmark.schema import BenchmarkConf, CausalLMConf, LMPrunerConf
 from benchmark.seeding import seed_everything
@@ -56,10 +56,8 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     epochs = validate(cfg)
     ident = identity(cfg, epochs)  # resolves pretrained weights: an unknown name fails here, in one line
     cell_dir = Path(cfg.paths.cache) / "cells" / ident.cell
-    done = read_record(cell_dir / "record.json")
-    if done is not None and done.done:
-        log.info("cell %s already %s: reusing its record", ident.cell, done.status)
-        write_record(done, output_dir)
+    done = reuse_finished(cell_dir, output_dir)
+    if done is not None:
         return done
     device = resolve_device(cfg.device)
     configure_backend(device, cfg.deterministic)

@@ -86,6 +86,13 @@ class Stage:
     masks: Dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def _store(folder: Path, saved: Dict[str, Any], ident: Identity, stage: str, main: bool) -> None:
+    """A finished stage: its weights (model.pt, written last-but-atomically), readable meta and identity."""
+    atomic_save(saved, folder / "model.pt", enabled=main)
+    write_json(saved["meta"], folder / "meta.json", enabled=main)
+    write_json(payload_file(ident, stage), folder / "identity.json", enabled=main)
+
+
 def baseline(cfg: BenchmarkConf, ident: Identity, data: LMData, device: torch.device,
              log_epoch: Callable[[Dict[str, float]], None]) -> Stage:
     """The dense model: cached, pretrained, or trained by the recipe."""
@@ -110,10 +117,8 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: LMData, device: torch.de
         meta = {"identity": ident.baseline, "source": source, "metrics": evaluate_splits(model, data.evals),
                 "ppl_floor": floor(cfg.dataset), "history": history, "seconds": time.perf_counter() - began,
                 **counts(model, {})}
-        saved = {"meta": meta} | ({} if cfg.model.pretrained else {"state_dict": model.state_dict()})
-        atomic_save(saved, folder / "model.pt", enabled=main)
-        write_json(meta, folder / "meta.json", enabled=main)
-        write_json(payload_file(ident, "baseline"), folder / "identity.json", enabled=main)
+        _store(folder, {"meta": meta} | ({} if cfg.model.pretrained else {"state_dict": model.state_dict()}), ident,
+               "baseline", main)
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return Stage(model, meta)
 
@@ -146,7 +151,5 @@ def pruned(cfg: BenchmarkConf, ident: Identity, base: Stage, data: LMData, devic
         masks = {} if cfg.pruner.name == "none" else prune_lm(model, cfg.pruner, calibration(cfg, data))
         meta = {"identity": ident.pruned, "metrics": evaluate_splits(model, data.evals),
                 "seconds": time.perf_counter() - began, **counts(model, masks)}
-        atomic_save({"state_dict": model.state_dict(), "masks": masks, "meta": meta}, folder / "model.pt", enabled=main)
-        write_json(meta, folder / "meta.json", enabled=main)
-        write_json(payload_file(ident, "pruned"), folder / "identity.json", enabled=main)
+        _store(folder, {"state_dict": model.state_dict(), "masks": masks, "meta": meta}, ident, "pruned", main)
         return Stage(model, meta, masks)
