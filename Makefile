@@ -28,10 +28,10 @@ report findings: SWEEP = outputs/findings_small
 report:  ## the three claims tested on the records under $(SWEEP), one self-contained page: results/report/index.html
 	$(PYTHON) -m benchmark.report.findings $(SWEEP) --out results/report
 
-findings:  ## run the findings_small preset on real CIFAR-10 in $(CIFAR_ROOT), then its tables (results/findings/) and the report
+findings:  ## run the findings_small preset on real CIFAR-10 in $(CIFAR_ROOT), then its tables and report (results/findings/)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_small dataset.root=$(CIFAR_ROOT)
 	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results/findings
-	$(MAKE) report
+	$(PYTHON) -m benchmark.report.findings $(SWEEP) --out results/findings
 
 bench:  ## training images/s: the suite's pipeline vs the reference DataLoader, into results/bench.{md,json}
 	$(PYTHON) -m benchmark.speed.bench --out results
