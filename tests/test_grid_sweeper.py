@@ -56,3 +56,17 @@ def test_an_exclusion_on_a_key_the_sweep_does_not_have_fails_in_one_line(tmp_pat
     out = plan("+experiment=findings_small", "+hydra.sweeper.exclude=[{prunr.name: random}]", cwd=tmp_path)
     assert out.returncode != 0
     assert "hydra.sweeper.exclude: prunr.name is not a key of this sweep" in out.stderr
+
+
+@pytest.mark.parametrize("pruner", ["l1", "mwp", "random"])
+def test_every_pruner_of_findings_full_passes_the_checks_at_resnet56_b(pruner):
+    from benchmark.validation import validate
+    from tests.conftest import compose_config
+    from benchmark.pruning.spec import resolve
+
+    cfg = compose_config(["+experiment=findings_full", f"pruner.name={pruner}", "schedule=clr", "budget.epochs=40"])
+    assert validate(cfg) == 40
+    if pruner != "mwp":  # the filter pruners take exactly the paper's ResNet-56-B plan
+        spec = resolve(cfg.pruner, cfg.model.name)
+        b = resolve(compose_config(["pruner=l1", "pruner.variant=B"]).pruner, "resnet56")
+        assert (spec.stage_ratios, spec.skip_layers) == (b.stage_ratios, b.skip_layers)
