@@ -155,7 +155,7 @@ def test_the_page_opens_offline_and_is_the_same_bytes_every_time(sweep, tmp_path
 
 def test_a_lower_is_better_metric_flips_every_verdict(tmp_path):
     """The same numbers read as perplexity: FT's lower values now win, MWP's SLR now beats FT."""
-    write_findings(tmp_path / "runs", metric="test_perplexity")
+    write_findings(tmp_path / "runs", metric="test_ppl")
     frame = tidy(collect([tmp_path / "runs"]))
     higher, _, _ = claims.evaluate(frame, TOP1)
     lower, _, _ = claims.evaluate(frame, PERPLEXITY)
@@ -165,7 +165,7 @@ def test_a_lower_is_better_metric_flips_every_verdict(tmp_path):
     slr = [c for c in lower[0].comparisons if c.setting["pruner"] == "mwp s0.8" and c.arm.endswith("SLR")]
     assert {c.verdict for c in slr} == {"holds"}
     page = report(tmp_path / "runs", tmp_path / "report", PERPLEXITY)
-    assert "lower is better" in page and 'data-column="metrics.test_perplexity"' in page
+    assert "lower is better" in page and 'data-column="metrics.test_ppl"' in page
 
 
 def test_random_clr_below_l1_ft_fails_the_random_claim(tmp_path):

@@ -166,7 +166,8 @@ def test_nm_holds_on_every_layer_after_retraining(tiny_cfg, tmp_path, n, m):
         weight = saved[f"{name}.weight_orig"] * saved[f"{name}.weight_mask"]
         channels = weight.shape[1]
         groups = weight.permute(0, 2, 3, 1)[..., :channels // m * m].reshape(-1, m)
-        assert int((groups != 0).sum(1).max()) <= n, name
+        if groups.numel():  # a layer reading fewer than M channels has no group: all of it is remainder
+            assert int((groups != 0).sum(1).max()) <= n, name
         assert torch.all(weight.permute(0, 2, 3, 1)[..., channels // m * m:] != 0), name  # the remainder stays dense
     # Quarter width: 4, 8, 16 channels. 2:4 leaves only the RGB stem dense; 4:8 also every conv reading 4 channels.
     remainder = {"conv1": 3} if m == 4 else {"conv1": 3, "layer2.0.conv1": 4,
@@ -234,8 +235,10 @@ def test_each_preset_runs_shrunk_to_the_end(tmp_path, preset):
     assert len(records) == PRESET_CELLS[preset] // 3 and all(r["status"] == "finished" for r in records)
     for r in records:
         pruner = r["config"]["pruner"]
-        expected = 0.5 if pruner["name"] == "nm" else pruner["sparsity"]
-        assert r["model"]["conv_sparsity"] == pytest.approx(expected, abs=0.02), pruner
+        if pruner["name"] == "nm":  # at most N of every M, and the remainder (layers reading < M channels) dense
+            assert 0.4 < r["model"]["conv_sparsity"] <= 1 - pruner["n"] / pruner["m"] + 1e-9, pruner
+        else:
+            assert r["model"]["conv_sparsity"] == pytest.approx(pruner["sparsity"], abs=0.02), pruner
     if preset == "allocation_ablation":  # the four allocations leave four different layer profiles
         profiles = {json.dumps(r["model"]["layer_sparsity"], sort_keys=True) for r in records
                     if r["config"]["pruner"]["sparsity"] == 0.9 and r["config"]["schedule"]["name"] == "ft"}
