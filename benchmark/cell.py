@@ -10,7 +10,6 @@ finished cell free to ask for again, and in the Hydra output folder of the run.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import time
@@ -25,8 +24,7 @@ from benchmark import distributed, lm, preparation, pruning, stages
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
-from benchmark.environment import environment
-from benchmark.identity import Identity, cell_name, comparison_name, identity, payload_file
+from benchmark.identity import identity, payload_file
 from benchmark.models import build_model
 from benchmark.records import CellRecord, finish_cell, new_record, reductions, reuse_finished, write_record
 from benchmark.schema import BenchmarkConf, WandbConf

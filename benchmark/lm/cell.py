@@ -20,17 +20,14 @@ from typing import Any, Dict
 from benchmark.validation import validate  # the one phase; it runs benchmark.lm.checks for these cells
 from benchmark.artefacts import atomic_save
 from benchmark.device import configure_backend, resolve_device
-from benchmark.errors import ConfigError
 from benchmark.identity import identity, payload_file
-from benchmark.lm import LM_PRUNERS, regimes, require, stages
+from benchmark.lm import regimes, stages
 from benchmark.lm.corpus import floor
-from benchmark.lm.pruners import parse_pattern
 from benchmark.lm.train import train_lm
 from benchmark.records import CellRecord, finish_cell, new_record, reuse_finished, write_record
-from benchmark.retraining import schedules
-from benchmark.schema import BenchmarkConf, CausalLMConf, LMPrunerConf
+from benchmark.schema import BenchmarkConf
 from benchmark.seeding import seed_everything
-from benchmark.tracking import resolve_mode, tracked
+from benchmark.tracking import tracked
 
 log = logging.getLogger(__name__)
 
