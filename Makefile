@@ -4,7 +4,7 @@ SWEEP ?= outputs
 CIFAR_ROOT ?= data
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo demo-lm test tables report findings plan bench clean slurm-up slurm-down
+.PHONY: install demo demo-lm test tables report findings sparsity plan bench clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test,lm]"
@@ -32,6 +32,12 @@ findings:  ## run the findings_small preset on real CIFAR-10 in $(CIFAR_ROOT), t
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_small dataset.root=$(CIFAR_ROOT)
 	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results/findings
 	$(PYTHON) -m benchmark.report.findings $(SWEEP) --out results/findings
+
+sparsity:  ## gradual_vs_oneshot_small and allocation_ablation_small on real CIFAR-10 in $(CIFAR_ROOT), their tables (results/sparsity/)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=gradual_vs_oneshot_small dataset.root=$(CIFAR_ROOT)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=allocation_ablation_small dataset.root=$(CIFAR_ROOT)
+	$(PYTHON) -m benchmark.report.tables outputs/gradual_vs_oneshot_small --out results/sparsity/gradual_vs_oneshot
+	$(PYTHON) -m benchmark.report.tables outputs/allocation_ablation_small --out results/sparsity/allocation_ablation
 
 bench:  ## training images/s: the suite's pipeline vs the reference DataLoader, into results/bench.{md,json}
 	$(PYTHON) -m benchmark.speed.bench --out results

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.report import published
+from benchmark.lm import LM_PRUNERS
 from benchmark.pruning.spec import UNSTRUCTURED
 from benchmark.report.collect import collect
 from benchmark.report.metric import PERPLEXITY, TOP1, Metric
@@ -63,8 +64,10 @@ def _pruner_label(row: pd.Series) -> str:
         label = f"{name}-{variant}"
     elif _present(target):
         label = f"{name} -{100 * target:g}% {row.get('config.pruner.target_metric', 'params')}"
-    elif _present(sparsity) and sparsity > 0 and name in UNSTRUCTURED:  # a filter pruner ignores sparsity
+    elif _present(sparsity) and sparsity > 0 and name in UNSTRUCTURED + LM_PRUNERS:  # a filter pruner ignores it
         label = f"{name} s{sparsity:g}"
+        pattern = row.get("config.pruner.pattern")
+        label += f" {pattern}" if _present(pattern) and pattern != "unstructured" else ""
     else:
         label = f"{name} {stage}" if isinstance(stage, list) else f"{name} {row.get('config.pruner.ratio', 0):g}"
         skip = row.get("config.pruner.skip_layers")
