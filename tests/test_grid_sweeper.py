@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hydra_plugins.benchmark_launchers.grid_sweeper import excluded
+from hydra_plugins.benchmark_launchers.grid_sweeper import attached, excluded
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,6 +32,27 @@ def plan(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_a_cell_is_excluded_only_when_every_key_of_a_rule_matches(job, expected):
     rules = [{"pruner.name": "random", "schedule": "lrw"}, {"pruner.name": "random", "schedule": "slr"}]
     assert excluded(job, rules) is expected
+
+
+def test_an_attachment_adds_its_keys_to_the_matching_cells_only():
+    rules = [{"when": {"pruner": "agp"}, "set": {"pruner.frequency": 20}}]
+    assert attached(["pruner=agp", "schedule=ft"], rules) == ["pruner=agp", "schedule=ft", "pruner.frequency=20"]
+    assert attached(["pruner=mwp", "schedule=ft"], rules) == ["pruner=mwp", "schedule=ft"]
+
+
+def test_gradual_vs_oneshot_small_sets_agp_frequency_and_shares_baselines_with_findings_small(tmp_path):
+    out = plan("+experiment=gradual_vs_oneshot_small", "seed.retrain=0", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    cells = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert sorted(c["name"].split("-")[2] for c in cells) == ["agp"] * 4 + ["mwp"] * 4
+    launched = [line for line in out.stderr.splitlines() + out.stdout.splitlines() if " : pruner=" in line]
+    assert len(launched) == 8
+    assert all(("pruner.frequency=20" in line) == ("pruner=agp" in line) for line in launched), launched
+    (tmp_path / "f").mkdir()
+    findings = plan("+experiment=findings_small", "seed.retrain=0", "pruner.name=mwp", "schedule=ft",
+                    "budget.epochs=6", cwd=tmp_path / "f")
+    (reference,) = [json.loads(line) for line in findings.stdout.splitlines() if line.startswith("{")]
+    assert {c["identity"]["baseline"] for c in cells} == {reference["identity"]["baseline"]}
 
 
 def test_findings_small_plans_claims_1_to_3_and_nothing_else(tmp_path):

@@ -227,6 +227,9 @@ def test_tables_read_perplexity_as_lower_is_better():
     assert row["order (seeds where it holds)"].startswith("CLR > FT > LRW")
     assert row["gap closed (best)"] == "75%"  # (7 - 5.5) / (7 - 5)
     assert (row["dense"], row["pruned"], row["floor"]) == ("5.00", "7.00", "4.00")
+    assert row["pruner"] == "wanda s0.5"  # the sparsity that sets its amount, not a filter ratio
+    two_four = tidy(pd.DataFrame([_row("ft", 6.0) | {"config.pruner.pattern": "2:4"}]))
+    assert two_four["pruner"].iloc[0] == "wanda s0.5 2:4"
 
 
 # --- plan mode and one-line errors -------------------------------------------------------------
@@ -286,3 +289,30 @@ def test_half_a_language_model_config_is_one_line(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         validate(compose_config(overrides))
+
+
+# --- resume after SIGKILL, W&B offline -----------------------------------------------------------
+
+# TINY_LM with epochs long enough (a few tenths of a second) for the kill to land mid-way.
+KILLABLE_LM = [o for o in TINY_LM if not o.startswith(("recipe.epochs", "budget.epochs", "dataset.train_tokens",
+                                                       "wandb"))] + ["dataset.train_tokens=32768", "recipe.epochs=4"]
+
+
+@pytest.mark.slow
+def test_an_lm_cell_killed_during_lora_retraining_resumes_to_the_uninterrupted_record(tmp_path):
+    """LoRA: the checkpoint holds the adapters (the trainable state) and the frozen pruned weights
+    come back from the cached stage; all-parameter training is the dense test's loop below."""
+    from tests.test_engine import _checkpointed_epoch, _kill_and_resume
+
+    log = _kill_and_resume(tmp_path, [*KILLABLE_LM, "schedule=clr", "budget.epochs=6", "retrain.params=lora"],
+                           lambda cache: _checkpointed_epoch("cells/*/checkpoint-round0.pt", cache) >= 2)
+    assert "resuming after epoch" in log
+
+
+@pytest.mark.slow
+def test_an_lm_cell_killed_during_dense_training_resumes_to_the_uninterrupted_record(tmp_path):
+    from tests.test_engine import _checkpointed_epoch, _kill_and_resume
+
+    log = _kill_and_resume(tmp_path, [*KILLABLE_LM, "schedule=ft", "budget.epochs=1"],
+                           lambda cache: _checkpointed_epoch("baselines/*/checkpoint.pt", cache) >= 2)
+    assert "baseline: resuming after epoch" in log

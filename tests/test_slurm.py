@@ -119,11 +119,12 @@ WANDB = {
 }
 
 
-def sweep(tmp: Path, name: str, *overrides: str, wandb: str = "offline") -> subprocess.Popen:
+def sweep(tmp: Path, name: str, *overrides: str, wandb: str = "offline", cell: List[str] = CELL) -> subprocess.Popen:
     """Start `benchmark/run.py -m` on the cluster; jobs are named after the test for clean-up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")} | WANDB[wandb]
     env |= {"PYTHONPATH": str(REPO)} | {var: str(tmp / var.lower()) for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR")}
-    args = [sys.executable, str(REPO / "benchmark" / "run.py"), "-m", *CELL, *JOB, f"hydra.launcher.name={name}",
+    env |= {var: "1" for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}  # compute nodes without network
+    args = [sys.executable, str(REPO / "benchmark" / "run.py"), "-m", *cell, *JOB, f"hydra.launcher.name={name}",
             f"hydra.sweep.dir={tmp / 'sweep'}", f"paths.cache={tmp / 'cache'}", *overrides]
     log = open(tmp / "launcher.log", "w")
     return subprocess.Popen(args, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -296,3 +297,37 @@ def test_a_preempted_packed_job_resumes_every_cell_of_its_pack(tmp_path):
     done = records(tmp_path / "sweep")
     assert sorted(r["config"]["schedule"]["name"] for r in done) == ["clr", "ft"]
     assert all(r["status"] == "finished" and len(r["history"]) == 8 for r in done)
+
+
+# --- language-model cells on the same launcher ----------------------------------------------------
+
+def _lm_cell() -> List[str]:
+    pytest.importorskip("transformers")
+    from tests.test_lm import KILLABLE_LM
+
+    return [o for o in KILLABLE_LM if not o.startswith("progress")] + ["progress=log"]
+
+
+@cluster
+def test_a_preempted_lm_job_is_requeued_resumes_and_ends_as_if_uninterrupted(tmp_path):
+    """A language-model cell (dataset=text) through the Slurm launcher with W&B offline: the job
+    is sent USR2 once retraining has checkpointed, requeued, and resumes to the record an
+    uninterrupted run in this process gives."""
+    cell, long_cell = _lm_cell(), ["schedule=clr", "budget.epochs=6", "retrain.params=biases_norms"]
+    with jobs_named(f"preempt-lm-{tmp_path.name}") as name:
+        proc = sweep(tmp_path, name, *long_cell, cell=cell)
+        jobs = preempt_when_checkpointed(proc, tmp_path, name, checkpoints=1)
+    resumed = re.search(r"retrain clr biases_norms: resuming after epoch (\d+) of 6", jobs)
+    assert resumed and 1 <= int(resumed.group(1)) < 6, jobs[-3000:]
+    (record,) = records(tmp_path / "sweep")
+    assert record["status"] == "finished" and record["name"].endswith("-biases_norms")
+    runs = sorted(p for p in collect.find_wandb_runs([tmp_path / "sweep"]) if p.name.startswith("offline-run-"))
+    assert len(runs) == 2 and all(p.name.endswith("-" + record["identity"]["cell"]) for p in runs), runs
+
+    with one_thread():
+        reference = run_cell(compose_config([*cell, *long_cell, "wandb.mode=disabled",
+                                             f"paths.cache={tmp_path / 'reference'}"]),
+                             tmp_path / "reference-out").as_dict()
+    assert record["identity"] == reference["identity"]
+    assert record["metrics"] == reference["metrics"]
+    assert [h["train_loss"] for h in record["history"]] == [h["train_loss"] for h in reference["history"]]

@@ -205,6 +205,7 @@ def test_plan_counts_agp_at_its_final_sparsity():
 
 
 PRESET_CELLS = {"allocation_ablation": 48, "gradual_vs_oneshot": 24, "nm_2_4": 18}
+SMALL_CELLS = {"allocation_ablation_small": 48, "gradual_vs_oneshot_small": 24}  # the same grids at the CPU scale
 SHRINK = [*TINY_DATA, "model=resnet20", "model.width=0.25", "recipe.epochs=2", "recipe.milestones=[1]",
           "budget.epochs=1", "progress=off", "device=cpu", "latency.repeats=0"]
 
@@ -217,11 +218,12 @@ def _sweep(tmp_path: Path, preset: str, *extra: str) -> subprocess.CompletedProc
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", sorted(PRESET_CELLS))
+@pytest.mark.parametrize("preset", sorted(PRESET_CELLS | SMALL_CELLS))
 def test_each_preset_plans_its_grid(tmp_path, preset):
-    run = _sweep(tmp_path, preset, "mode=plan")
+    whole_set = ["dataset.train_subset=null"] if preset in SMALL_CELLS else []  # the tiny synthetic set is smaller
+    run = _sweep(tmp_path, preset, "mode=plan", *whole_set)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert f"sweep plan: cells {PRESET_CELLS[preset]}," in run.stdout
+    assert f"sweep plan: cells {(PRESET_CELLS | SMALL_CELLS)[preset]}," in run.stdout
     assert not (tmp_path / "cache").exists()
 
 
