@@ -293,3 +293,31 @@ def test_schedules_equal_in_every_seed_share_a_rank(tmp_path):
             write_record(tmp_path / f"{schedule}{seed}", schedule, seed, acc)
     row = tables.comparison(tables.tidy(collect([tmp_path]))).iloc[0]
     assert row["order (seeds where it holds)"] == "CLR > FT = LRW (2/2 seeds)"
+
+
+def _sparse(folder: Path, schedule: str, seed: int, acc: float, allocation: str, sparsity: float = 0.9) -> None:
+    record = write_record(folder, schedule, seed, acc, pruner="mwp")
+    record["config"]["pruner"] |= {"sparsity": sparsity, "allocation": allocation}
+    record["identity"]["cell"] = f"cell-{allocation}-{sparsity}-{schedule}-{seed}"
+    (folder / "record.json").write_text(json.dumps(record))
+
+
+def test_pruners_are_compared_seed_paired_with_the_global_threshold_per_schedule_and_sparsity(tmp_path):
+    from benchmark.report.pruners import pruner_comparison
+
+    acc = {("global", "ft"): [70.0, 72.0], ("erk", "ft"): [71.0, 74.0], ("lamp", "ft"): [69.0, 71.5],
+           ("global", "clr"): [75.0, 76.0], ("erk", "clr"): [74.0, 76.0]}
+    for (allocation, schedule), values in acc.items():
+        for seed, value in enumerate(values):
+            _sparse(tmp_path / f"{allocation}-{schedule}-{seed}", schedule, seed, value, allocation)
+    _sparse(tmp_path / "other-sparsity", "ft", 0, 10.0, "uniform", sparsity=0.5)  # alone at its sparsity: no row
+    table = pruner_comparison(tables.tidy(collect([tmp_path])))
+    rows = {(r["schedule"], r["pruner"]): r for _, r in table.iterrows()}
+    assert set(rows) == {("ft", "mwp s0.9"), ("ft", "mwp s0.9 erk"), ("ft", "mwp s0.9 lamp"),
+                         ("clr", "mwp s0.9"), ("clr", "mwp s0.9 erk")}
+    assert all(r["reference"] == "mwp s0.9" for r in rows.values())
+    assert rows[("ft", "mwp s0.9 erk")]["gain over reference"] == "+1.50*"  # +1 and +2: both above 0
+    assert rows[("ft", "mwp s0.9 lamp")]["gain over reference"] == "-0.75*"
+    assert rows[("clr", "mwp s0.9 erk")]["gain over reference"] == "-0.50"  # -1 and 0: the interval holds 0
+    assert rows[("ft", "mwp s0.9")]["gain over reference"] == ""
+    assert list(table["schedule"]) == ["ft"] * 3 + ["clr"] * 2  # schedules in the registry's order

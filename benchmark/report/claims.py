@@ -1,11 +1,11 @@
 """The paper's three claims, each as seed-paired comparisons with a verdict.
 
 A comparison puts one *arm* (a pruner and schedule) against a *reference* arm in one setting
-(dataset, model, pruner, budget T). Its seeds pair (:func:`benchmark.report.tables.paired_differences`,
+(dataset, model, pruner, budget T). Its seeds pair (:func:`benchmark.report.paired.paired_differences`,
 the suite's one pairing: run r's FT and CLR start from the same pruned weights), every pair gives
 an advantage (:mod:`benchmark.report.metric`, positive when the arm is better), and the verdict
 reads both the seeds (``holds in k/n seeds``) and the 95% bootstrap interval of the mean advantage
-(:func:`benchmark.report.tables.bootstrap_interval`). Two kinds of claim:
+(:func:`benchmark.report.paired.bootstrap_interval`). Two kinds of claim:
 
 - ``beats``: holds when the interval lies above zero; a seed counts when its advantage is > 0;
 - ``matches or beats``: holds unless the interval lies below zero (no significant loss); a
@@ -24,7 +24,7 @@ import pandas as pd
 
 from benchmark.report import grid, published
 from benchmark.report.metric import Metric
-from benchmark.report.tables import SEED_KEYS, bootstrap_interval, paired_differences
+from benchmark.report.paired import SEED_KEYS, bootstrap_interval, paired_differences
 
 SCHEDULE_PRUNERS = ("l1", "mwp")  # claims 1 and 3: structured L1 and unstructured MWP
 CHALLENGERS = ("lrw", "slr", "clr")

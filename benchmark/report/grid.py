@@ -13,7 +13,7 @@ from typing import Iterable, List, Tuple
 
 import pandas as pd
 
-from benchmark.report.tables import SEED_KEYS
+from benchmark.report.paired import SEED_KEYS
 
 SETTING = ["dataset", "model"]
 CELL = ["dataset", "model", "pruner", "pruner_name", "schedule", "T", *SEED_KEYS]

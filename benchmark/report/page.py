@@ -28,7 +28,8 @@ from matplotlib.figure import Figure
 
 from benchmark.report import claims as claims_mod
 from benchmark.report.metric import TOP1, Metric
-from benchmark.report.tables import baselines, mean_sd
+from benchmark.report.paired import mean_sd
+from benchmark.report.tables import baselines
 
 TEMPLATES = Path(__file__).parent / "templates"
 SVG_SETTINGS = {"svg.hashsalt": "findings", "svg.fonttype": "none"}  # fixed ids, text as text: same bytes

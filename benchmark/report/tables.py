@@ -30,6 +30,8 @@ from benchmark.lm import LM_PRUNERS
 from benchmark.pruning.spec import UNSTRUCTURED
 from benchmark.report.collect import collect
 from benchmark.report.metric import PERPLEXITY, TOP1, Metric
+from benchmark.report.paired import bootstrap_interval, by_seed, mean_sd, paired_differences
+from benchmark.report.pruners import pruner_comparison, write_pruner_table
 from benchmark.retraining.schedules import order_key
 
 KEYS = ["dataset", "model", "pruner", "T"]
@@ -37,9 +39,6 @@ KEYS = ["dataset", "model", "pruner", "T"]
 
 NO_PUBLISHED_MATCH = ("no cell matches a published setting (CIFAR-10; ResNet-56-B, ResNet-110-B or VGG-16-A "
                       "by pruner=l1 pruner.variant=...; schedule ft/lrw/slr/clr; T in 40..152)")
-SEED_KEYS = ["config.seed.baseline", "config.seed.prune", "config.seed.retrain"]
-
-
 def _model_label(row: pd.Series) -> str:
     width = row.get("config.model.width", 1.0)
     return row["config.model.name"] + ("" if width == 1.0 else f"x{width:g}")
@@ -90,13 +89,6 @@ NUMERIC_COLUMNS = ["metrics.test_top1", "metrics.baseline_test_top1", "metrics.p
                    "metrics.test_ppl", "metrics.baseline_test_ppl", "metrics.pruned_test_ppl", "metrics.ppl_floor"]
 
 
-def mean_sd(values: pd.Series) -> str:
-    """``mean ± sd (n=k)``; with one value no spread is printed, since none was measured."""
-    if len(values) == 1:
-        return f"{values.mean():.2f} (n=1)"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f} (n={len(values)})"
-
-
 def baselines(group: pd.DataFrame, column: str = "metrics.baseline_test_top1", stage: str = "baseline") -> str:
     """The baselines' accuracy, one value per distinct baseline model: with ``seed=linked`` each
     seed trains its own (its spread is part of the schedules'), otherwise the row shares one (n=1).
@@ -130,29 +122,6 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["metric"] = np.where(frame["metrics.test_ppl"].notna() | (frame["config.dataset.name"] == "text"),
                                "test_ppl", "test_top1")
     return frame
-
-
-def bootstrap_interval(diffs: np.ndarray, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean of paired differences."""
-    rng = np.random.default_rng(seed)
-    means = rng.choice(diffs, size=(resamples, len(diffs)), replace=True).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def by_seed(group: pd.DataFrame, columns: str = "schedule", value: str = "metrics.test_top1") -> pd.DataFrame:
-    """One row per seed (the seeds of baseline, pruning and retraining), one column per arm
-    (``columns``' values): the pairing every seed-paired comparison of the report uses. Cells
-    of one seed share their pruned weights (``seed=linked``), so their difference is paired."""
-    return group.pivot_table(index=SEED_KEYS, columns=columns, values=value)
-
-
-def paired_differences(group: pd.DataFrame, arm: str, reference: str, columns: str = "schedule",
-                       value: str = "metrics.test_top1") -> pd.Series:
-    """``arm`` minus ``reference`` per seed where both ran (empty when either never ran)."""
-    seeds = by_seed(group, columns, value)
-    if arm not in seeds or reference not in seeds:
-        return pd.Series(dtype=float)
-    return (seeds[arm] - seeds[reference]).dropna()
 
 
 def _paired_difference(group: pd.DataFrame, schedule: str, metric: Metric = TOP1) -> str:
@@ -326,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(problems):
         print(f"\n{len(problems)} cell(s) did not finish:\n" + problems.to_markdown(index=False))
     paths += write_tables(table, problems, out)
+    by_pruner = pruner_comparison(frame)
+    if len(by_pruner):  # two pruners or more at one sparsity, budget and schedule (the sparsity presets)
+        print("\n" + by_pruner.to_markdown(index=False, disable_numparse=True))
+        paths += write_pruner_table(by_pruner, out)
     versus = published.reproduced_vs_published(frame)
     print("\n" + (published.as_text(versus).to_markdown(index=False, disable_numparse=True) if len(versus) else NO_PUBLISHED_MATCH))
     paths += write_published(versus, out)
