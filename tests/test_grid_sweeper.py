@@ -79,6 +79,14 @@ def test_an_exclusion_on_a_key_the_sweep_does_not_have_fails_in_one_line(tmp_pat
     assert "hydra.sweeper.exclude: prunr.name is not a key of this sweep" in out.stderr
 
 
+def test_an_attachment_without_when_and_set_or_on_an_unswept_key_fails_in_one_line(tmp_path):
+    out = plan("+experiment=findings_small", "+hydra.sweeper.attach=[{when: {pruner.name: l1}}]", cwd=tmp_path)
+    assert out.returncode != 0 and "hydra.sweeper.attach: each entry is {when:" in out.stderr
+    out = plan("+experiment=findings_small", "+hydra.sweeper.attach=[{when: {pruner: agp}, set: {pruner.frequency: 2}}]",
+               cwd=tmp_path)
+    assert out.returncode != 0 and "hydra.sweeper.attach: pruner is not a key of this sweep" in out.stderr
+
+
 @pytest.mark.parametrize("pruner", ["l1", "mwp", "random"])
 def test_every_pruner_of_findings_full_passes_the_checks_at_resnet56_b(pruner):
     from benchmark.validation import validate
