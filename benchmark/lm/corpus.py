@@ -44,10 +44,19 @@ def _context_chain(matrix: np.ndarray) -> np.ndarray:
 
 
 def stationary(matrix: np.ndarray) -> np.ndarray:
-    """pi over contexts with pi C = pi (C the context chain): the left eigenvector of eigenvalue 1."""
-    values, vectors = np.linalg.eig(_context_chain(matrix).T)
-    pi = np.abs(np.real(vectors[:, np.argmin(np.abs(values - 1.0))]))
-    return pi / pi.sum()
+    """pi over contexts with pi C = pi (C the context chain), by power iteration of the lazy chain
+    (I + C) / 2 (the same pi, never periodic) with elementwise products and sums only. An
+    eigen-solver's last digits move with LAPACK's thread count, and the floor in the records must
+    be the same number in a one-CPU Slurm job and in a two-thread process."""
+    chain = _context_chain(matrix)
+    pi = np.full(len(chain), 1.0 / len(chain))
+    for _ in range(100_000):
+        step = 0.5 * (pi + (pi[:, None] * chain).sum(axis=0))
+        step /= step.sum()
+        if np.abs(step - pi).max() < 1e-15:
+            return step
+        pi = step
+    return pi
 
 
 def _entropy(p: np.ndarray) -> float:
