@@ -42,3 +42,12 @@ def paired_differences(group: pd.DataFrame, arm: str, reference: str, columns: s
     if arm not in seeds or reference not in seeds:
         return pd.Series(dtype=float)
     return (seeds[arm] - seeds[reference]).dropna()
+
+
+def marked_mean(diffs: np.ndarray) -> str:
+    """``+1.23*``: the mean of paired differences, starred when its 95% bootstrap interval excludes
+    0 (needs two pairs or more); empty when there is none."""
+    if len(diffs) == 0:
+        return ""
+    low, high = bootstrap_interval(diffs) if len(diffs) >= 2 else (np.nan, np.nan)
+    return f"{diffs.mean():+.2f}" + ("*" if low > 0 or high < 0 else "")

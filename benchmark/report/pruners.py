@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.report.metric import TOP1, Metric
-from benchmark.report.paired import bootstrap_interval, by_seed, mean_sd
+from benchmark.report.paired import by_seed, marked_mean, mean_sd
 from benchmark.retraining.schedules import order_key
 
 GROUP = ["dataset", "model", "T", "sparsity", "schedule"]
@@ -34,11 +34,7 @@ def reference(labels: List[str]) -> str:
 
 def _paired(seeds: pd.DataFrame, arm: str, ref: str, metric: Metric) -> str:
     """Mean of arm minus reference over the seeds where both ran, signed so that positive is better."""
-    diffs = metric.advantage(seeds[arm], seeds[ref]).dropna().to_numpy()
-    if len(diffs) == 0:
-        return ""
-    low, high = bootstrap_interval(diffs) if len(diffs) >= 2 else (np.nan, np.nan)
-    return f"{diffs.mean():+.2f}" + ("*" if low > 0 or high < 0 else "")
+    return marked_mean(metric.advantage(seeds[arm], seeds[ref]).dropna().to_numpy())
 
 
 def pruner_comparison(frame: pd.DataFrame, metric: Metric = TOP1) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from benchmark.lm import LM_PRUNERS
 from benchmark.pruning.spec import UNSTRUCTURED
 from benchmark.report.collect import collect
 from benchmark.report.metric import PERPLEXITY, TOP1, Metric
-from benchmark.report.paired import bootstrap_interval, by_seed, mean_sd, paired_differences
+from benchmark.report.paired import by_seed, marked_mean, mean_sd, paired_differences
 from benchmark.report.pruners import pruner_comparison, write_pruner_table
 from benchmark.retraining.schedules import order_key
 
@@ -127,14 +127,7 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
 def _paired_difference(group: pd.DataFrame, schedule: str, metric: Metric = TOP1) -> str:
     """The seed-paired gain of ``schedule`` over FT, signed so that positive is better: X - FT for
     a higher-is-better metric, FT - X for a lower-is-better one (the column is named so)."""
-    diffs = metric.advantage(paired_differences(group, schedule, "ft", value=metric.column), 0.0).to_numpy()
-    if len(diffs) == 0:
-        return ""
-    mark = ""
-    if len(diffs) >= 2:
-        low, high = bootstrap_interval(diffs)
-        mark = "*" if low > 0 or high < 0 else ""
-    return f"{diffs.mean():+.2f}{mark}"
+    return marked_mean(metric.advantage(paired_differences(group, schedule, "ft", value=metric.column), 0.0).to_numpy())
 
 
 def ordering(group: pd.DataFrame, metric: Metric = TOP1) -> str:
