@@ -105,7 +105,7 @@ def _retrain_rounds(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: stages.
             rounds.append(info)
             return Retrained(result.status, model, history, rounds,
                              {"stage": "retrain", "round": r, "epoch": result.diverged_epoch})
-        info["metrics"] = stages.evaluate_splits(model, data.evals, cfg.fast)
+        info["metrics"] = stages.evaluate_splits(model, data.evals, cfg.fast, cfg.precision)
         rounds.append(info)
         if r < spec.rounds - 1:
             atomic_save({"history": history, "state_dict": model.state_dict(), "rounds": json.dumps(rounds)},

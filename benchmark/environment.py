@@ -37,8 +37,25 @@ def package_versions() -> Dict[str, Optional[str]]:
     return versions
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (/proc/cpuinfo's ``model name``), or the machine type where that is absent."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device: torch.device) -> Dict[str, Any]:
-    info = {"type": device.type, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
+    """The device and the CPU beside it: digits move with the vector ISA torch dispatches to
+    (AVX2, AVX512, AMX) and with the thread count, so every record names both."""
+    from benchmark.fastpath import cpu_capability
+
+    info = {"type": device.type, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+            "cpu_model": cpu_model(), **{f"cpu_{k}": v for k, v in cpu_capability().items()}}
     if device.type == "cuda":
         info["name"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda

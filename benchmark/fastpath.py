@@ -1,6 +1,11 @@
 """The speed settings of a training device, behind the one switch ``fast`` (default on).
 
-- CUDA: channels_last memory and bf16 autocast (BatchNorm keeps fp32 under autocast).
+- Precision (``precision=auto|fp32|bf16``, default ``auto``): bf16 autocast where the hardware
+  computes it natively, CUDA and CPUs with AVX512-BF16 or AMX (detected, never assumed);
+  fp32 elsewhere: without those instructions bf16 is emulated and slower than fp32. BatchNorm
+  keeps fp32 parameters and running statistics under autocast on both devices. A forced
+  ``bf16`` on a CPU without native support runs (slowly) and says so once.
+- CUDA: channels_last memory.
 - Both devices: ``torch.compile`` of the model for the training step's full batches, once a
   stage runs long enough to repay the compilation (``compile_min_steps``). On this project's
   2-core CPU, compiling costs 11 to 53 s per model the first time (seconds once torch's
@@ -18,7 +23,8 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Optional, Tuple
+from functools import lru_cache
+from typing import Any, Callable, ContextManager, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -26,19 +32,74 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 
-def precision(device: torch.device, enabled: bool) -> str:
-    """The arithmetic the fast path trains and evaluates in: ``bf16`` autocast on CUDA, else ``fp32``.
-    It changes results beyond rounding, so it enters the baseline's identity."""
-    return "bf16" if enabled and device.type == "cuda" else "fp32"
+PRECISIONS = ("auto", "fp32", "bf16")
+_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names of the native bf16 instructions
 
 
-def fast_path(model: nn.Module, device: torch.device, enabled: bool) -> Tuple[nn.Module, Callable[[], ContextManager], bool]:
+def _cpuinfo_flags() -> set:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return {flag for line in handle if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+@lru_cache(maxsize=None)
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), as torch's CPU dispatch sees
+    it where torch says, else as /proc/cpuinfo's flags say."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)
+        if check is not None and check():
+            return True
+    return bool(_cpuinfo_flags() & set(_CPU_FLAGS))
+
+
+def cpu_capability() -> Dict[str, Any]:
+    """What a record says of the CPU's vector instructions: torch's dispatch level
+    (``torch.backends.cpu.get_cpu_capability()``: DEFAULT, AVX2, AVX512, ...) and native bf16."""
+    return {"isa": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_cpu_bf16()}
+
+
+_warned_emulated = False
+
+
+def precision(device: torch.device, enabled: bool, requested: str = "auto") -> str:
+    """The arithmetic a stage trains and evaluates in. ``auto`` follows the hardware: bf16
+    autocast when ``enabled`` (the fast path) on CUDA or on a CPU with native bf16, else fp32;
+    ``fp32`` and ``bf16`` force one. It changes results beyond rounding, so it enters the
+    baseline's identity."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision={requested!r}: expected one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    native = device.type == "cuda" or (device.type == "cpu" and native_cpu_bf16())
+    return "bf16" if enabled and native else "fp32"
+
+
+def autocast_factory(device: torch.device, resolved: str) -> Callable[[], ContextManager]:
+    """The context a step's forward runs in for a resolved precision."""
+    if resolved == "fp32":
+        return nullcontext
+    global _warned_emulated
+    if device.type == "cpu" and not native_cpu_bf16() and not _warned_emulated:
+        _warned_emulated = True
+        log.warning("precision=bf16 on a CPU without native bf16 (no AVX512-BF16 or AMX): emulated, "
+                    "slower than fp32")
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def fast_path(model: nn.Module, device: torch.device, enabled: bool,
+              requested: str = "auto") -> Tuple[nn.Module, Callable[[], ContextManager], bool]:
     """The device's layout and precision settings. Returns the model (converted in place), a
-    factory of the autocast context, and whether inputs should be channels_last."""
-    if precision(device, enabled) == "fp32":
-        return model, nullcontext, False
+    factory of the autocast context, and whether inputs should be channels_last (CUDA's fast
+    path only: measured slower on the CPU for these small models)."""
+    resolved = precision(device, enabled, requested)
+    amp = autocast_factory(device, resolved)
+    if not (enabled and device.type == "cuda"):
+        return model, amp, False
     model.to(memory_format=torch.channels_last)
-    return model, lambda: torch.autocast("cuda", dtype=torch.bfloat16), True
+    return model, amp, True
 
 
 def layout(images: torch.Tensor, channels_last: bool) -> torch.Tensor:

@@ -63,7 +63,8 @@ EXCLUDED: Dict[str, str] = {
     "budget.epochs": "hashed as the resolved T (the cell's 'epochs'): two spellings of one budget name one cell",
     "budget.fraction": "hashed as the resolved T (the cell's 'epochs'): two spellings of one budget name one cell",
     "device": _ROUNDING + " (what device changes beyond rounding, the precision, is hashed)",
-    "fast": "enters as its effect, 'precision' (bf16 autocast on CUDA); its compile and memory layout " + _ROUNDING,
+    "fast": "enters as its effect, 'precision' (bf16 autocast where native); its compile and memory layout " + _ROUNDING,
+    "precision": "enters as its effect, the resolved precision (auto becomes fp32 or bf16 on the device that runs it)",
     "compile_min_steps": "whether a stage's step is compiled (torch.compile): " + _ROUNDING,
     "deterministic": "deterministic kernels choose the order of sums: " + _ROUNDING,
     "latency": "the forward-latency measurement protocol: a speed reading, not a training result",
@@ -154,7 +155,9 @@ def precision_of(cfg: Any) -> str:
         device = torch.device(cfg.device)
     except RuntimeError:  # auto, or a bad name (a one-line error)
         device = resolve_device(cfg.device)
-    return precision(device, cfg.fast)
+    if cfg.dataset.name == "text":  # the language-model loop (benchmark.lm.train) has no fast path: fp32
+        return "fp32"
+    return precision(device, cfg.fast, cfg.precision)
 
 
 def identity(cfg: Any, retrain_epochs: int, fingerprints: Optional[Callable[[Any], Tuple[Dict, Dict]]] = None) -> Identity:

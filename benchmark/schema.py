@@ -473,7 +473,8 @@ class BenchmarkConf:
     mode: str = ranged("run", choices=("run", "plan"))
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # deterministic kernels where the backend offers them
-    fast: bool = True  # speed path (benchmark.fastpath): CUDA channels_last + bf16 autocast; torch.compile on both
+    fast: bool = True  # speed path (benchmark.fastpath): bf16 autocast where native (precision=auto), CUDA channels_last; torch.compile on both
+    precision: str = ranged("auto", choices=("auto", "fp32", "bf16"))  # auto: bf16 under fast on CUDA or a CPU with native bf16, else fp32
     compile_min_steps: int = ranged(2000, low=-1)  # fast path: compile a stage's training step when it runs this many steps (-1: never)
     progress: str = ranged("auto", choices=PROGRESS_MODES)  # auto (bars on a terminal, log lines otherwise) | bar | log | off
 

@@ -75,10 +75,11 @@ class Stage:
     pruning_history: Dict[str, Any] = field(default_factory=pruning.empty_history)
 
 
-def evaluate_splits(model: nn.Module, evals: Dict[str, Loader], fast: bool = False) -> Dict[str, float]:
+def evaluate_splits(model: nn.Module, evals: Dict[str, Loader], fast: bool = False,
+                    precision: str = "auto") -> Dict[str, float]:
     metrics = {}
     for split, loader in evals.items():
-        result = evaluate(model, loader, fast)
+        result = evaluate(model, loader, fast, precision)
         metrics[f"{split}_top1"], metrics[f"{split}_top5"] = result["top1"], result["top5"]
     return metrics
 
@@ -134,7 +135,7 @@ def baseline(cfg: BenchmarkConf, ident: Identity, data: Data, device: torch.devi
                 raise StageDiverged("baseline", result.diverged_epoch)
             history, trace = result.history, result.lr_trace
         meta = {"identity": ident.baseline, "source": source, "weights": model_fingerprint(cfg.model).get("weights"),
-                "metrics": evaluate_splits(model, evals, cfg.fast), "history": history,
+                "metrics": evaluate_splits(model, evals, cfg.fast, cfg.precision), "history": history,
                 "lr_trace": trace,  # the rate of every iteration, as [lr, count] runs: exact LRW replays it
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset))}
@@ -170,7 +171,7 @@ def pruned(cfg: BenchmarkConf, ident: Identity, spec: pruning.PruningSpec, base:
         else:
             history = pruning.prune(model, spec, cfg.seed.prune, pruning_batches(cfg, data),
                                     image_size=image_size(cfg.dataset))
-        meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, data.evals, cfg.fast),
+        meta = {"identity": ident.pruned, "spec": asdict(spec), "metrics": evaluate_splits(model, data.evals, cfg.fast, cfg.precision),
                 "seconds": time.perf_counter() - began, "latency": latency(cfg, model),
                 **model_counts(model, image_size(cfg.dataset)), **pruning.mask_report(model, spec)}
         main = distributed.is_main()

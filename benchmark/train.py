@@ -38,11 +38,13 @@ class TrainSettings:
 
     progress: str = "auto"  # auto | bar | log | off (benchmark.progress)
     fast: bool = False  # the device's speed settings (benchmark.fastpath)
+    precision: str = "auto"  # auto | fp32 | bf16 (benchmark.fastpath.precision)
     compile_min_steps: int = -1  # compile the training forward when this many steps remain (-1: never)
 
     @classmethod
     def of(cls, cfg: BenchmarkConf) -> "TrainSettings":
-        return cls(progress=cfg.progress, fast=cfg.fast, compile_min_steps=cfg.compile_min_steps)
+        return cls(progress=cfg.progress, fast=cfg.fast, precision=cfg.precision,
+                   compile_min_steps=cfg.compile_min_steps)
 
 
 class StepHook(Protocol):
@@ -64,9 +66,9 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Loader, fast: bool = False) -> Dict[str, float]:
-    """Top-1, top-5 and mean loss over a whole split, in eval mode."""
-    model, autocast, channels_last = fast_path(model, loader.device, fast)
+def evaluate(model: nn.Module, loader: Loader, fast: bool = False, precision: str = "auto") -> Dict[str, float]:
+    """Top-1, top-5 and mean loss over a whole split, in eval mode, in the precision training used."""
+    model, autocast, channels_last = fast_path(model, loader.device, fast, precision)
     model.eval()
     correct1 = correct5 = loss = 0.0
     n = 0
@@ -103,7 +105,7 @@ def train(
     ``criterion(logits, labels, images)`` replaces cross-entropy (knowledge distillation,
     :mod:`benchmark.retraining.distill`). ``step_hook(step)`` runs before every step's forward."""
     progress, fast, compile_min_steps = settings.progress, settings.fast, settings.compile_min_steps
-    model, autocast, channels_last = fast_path(model, loader.device, fast)
+    model, autocast, channels_last = fast_path(model, loader.device, fast, settings.precision)
     steps = len(loader)
     first_lr, first_momentum = schedules.lr_momentum(0, steps, epochs, schedule, recipe)
     optimizer = optimizers.build(model.parameters(), recipe, first_lr, first_momentum)  # the recipe's optimizer
@@ -160,7 +162,7 @@ def train(
                 log.error("%s: loss is %s at epoch %d; stopping as diverged", desc, row["train_loss"], epoch)
                 return TrainResult("diverged", history, diverged_epoch=epoch)
             if val_loader is not None:
-                row["val_top1"] = evaluate(model, val_loader, fast)["top1"]
+                row["val_top1"] = evaluate(model, val_loader, fast, settings.precision)["top1"]
             row |= step_hook.row() if step_hook is not None else {}
             row["seconds"] = time.perf_counter() - began
             history.append(row)

@@ -30,19 +30,21 @@ def _loader() -> DeviceLoader:
 
 
 @pytest.mark.slow
-def test_compiled_training_matches_eager_training(tmp_path):
+@pytest.mark.parametrize("precision,rel", [("fp32", 1e-3), ("bf16", 1e-2)])
+def test_compiled_training_matches_eager_training(tmp_path, precision, rel):
     """Two epochs through torch.compile (about 30 s of compilation on 2 cores) against the same
-    two epochs eagerly: losses and weights agree to float rounding, and the checkpoint holds
-    the plain model's keys, so it loads into an uncompiled model."""
+    two epochs eagerly, at each precision: losses and weights agree to that precision's rounding
+    (bf16 keeps 8 bits of mantissa), and the checkpoint holds the plain model's keys, so it loads
+    into an uncompiled model."""
     torch.use_deterministic_algorithms(True)
     eager, compiled = _tiny_model(), _tiny_model()
     loader = _loader()
     a = train(eager, loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "eager.pt", desc="eager",
-              settings=TrainSettings(progress="off", fast=True, compile_min_steps=-1))
+              settings=TrainSettings(progress="off", fast=True, precision=precision, compile_min_steps=-1))
     b = train(compiled, loader, epochs=2, schedule=OriginalScheduleConf(), recipe=RECIPE, checkpoint=tmp_path / "compiled.pt", desc="compiled",
-              settings=TrainSettings(progress="off", fast=True, compile_min_steps=0))
+              settings=TrainSettings(progress="off", fast=True, precision=precision, compile_min_steps=0))
     losses = [[row["train_loss"] for row in r.history] for r in (a, b)]
-    assert losses[0] == pytest.approx(losses[1], rel=1e-3)
+    assert losses[0] == pytest.approx(losses[1], rel=rel)
     # Ten SGD steps amplify rounding differences element-wise; the trajectories agree as a whole:
     # the two end points lie far closer to each other than to where training started.
     flat = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (eager, compiled, _tiny_model())]

@@ -61,6 +61,7 @@ BAD = [
     (["plan.format=xml"], "plan.format='xml'", "text, json"),
     (["mode=train"], "mode='train'", "run, plan"),
     (["progress=fancy"], "progress='fancy'", "auto, bar, log, off"),
+    (["precision=fp16"], "precision='fp16'", "auto, fp32, bf16"),
     (["wandb.mode=cloud"], "wandb.mode='cloud'", "auto, online, offline, disabled"),
     (["wandb.init_timeout=0"], "wandb.init_timeout=0.0", "(0, inf)"),
     (["latency.batch=0"], "latency.batch=0", "[1, inf)"),

@@ -24,6 +24,8 @@ def check_pairing(cfg: BenchmarkConf) -> None:
         raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; dataset=text needs recipe=lm")
     if cfg.distill.name != "none" or cfg.bn_recalibration is not None or cfg.pruner.rounds != 1:
         raise ConfigError("distill, bn_recalibration and pruner.rounds > 1 are not implemented for language models")
+    if cfg.precision == "bf16":
+        raise ConfigError("precision=bf16: the language-model loop trains in fp32 only (use precision=auto or fp32)")
 
 
 def check_lm(cfg: BenchmarkConf) -> None:

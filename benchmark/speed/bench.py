@@ -4,7 +4,9 @@ The reference is what the original study ran: a torchvision ``DataLoader`` over 
 images with ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip``, ``ToTensor`` and
 ``Normalize`` applied one sample at a time, fp32. The suite keeps uint8 data on the
 device and augments whole batches there (``benchmark.data.tensors.DeviceLoader``), with the
-fast path of ``benchmark.train`` (channels_last, and bf16 autocast on CUDA).
+fast path of ``benchmark.train`` (channels_last on CUDA), timed at both precisions, fp32 and bf16
+autocast, alternately in one process: ``suite_img_s`` is the rate of the precision ``auto``
+resolves to on this device (bf16 on CUDA and on CPUs with native bf16), the one plan mode uses.
 
 Both run in one process on the same model, alternating, warm-up steps excluded, and
 the median of the repeats is reported: images per second for the whole training step
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import statistics
 import time
@@ -29,6 +32,8 @@ import torch
 
 from benchmark.data import Split
 from benchmark.device import configure_backend, resolve_device
+from benchmark.environment import cpu_model
+from benchmark.fastpath import cpu_capability, precision
 from benchmark.pruning.counting import count_macs
 from benchmark.speed import packed as bench_pack
 from benchmark.speed.steps import (
@@ -75,27 +80,35 @@ def bench_case(name: str, variant: str | None, round_to: int, split: Split, args
                device: torch.device) -> Dict[str, Any]:
     model = bench_model(name, variant, round_to, device)
     macs = count_macs(model)
-    suite_model = bench_model(name, variant, round_to, device)
-    suite_model.load_state_dict(model.state_dict())
+    steps = {}
+    for arithmetic in ("fp32", "bf16"):  # the same weights at each precision
+        suite_model = bench_model(name, variant, round_to, device)
+        suite_model.load_state_dict(model.state_dict())
+        steps[arithmetic] = suite_step(suite_model, device, args.compile, arithmetic)
 
     ref_step = trainer(model, model, nullcontext, False)
-    step = suite_step(suite_model, device, args.compile)
     ref_batches = reference_batches(split, args.batch)
     suite_data = suite_batches(split, args.batch, device)
-    first_rate = _time(1, 0, suite_data, step, device)  # images/s of the first step: compilation included
+    auto = precision(device, True)
+    first = {k: _time(1, 0, suite_data, s, device) for k, s in steps.items()}  # the first step: compilation included
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    runs: Dict[str, List[float]] = {"suite": [], "reference": [], "suite_data": [], "reference_data": []}
-    for _ in range(args.repeats):  # alternate so drift hits both alike
+    runs: Dict[str, List[float]] = {"fp32": [], "bf16": [], "reference": [], "suite_data": [], "reference_data": []}
+    for _ in range(args.repeats):  # alternate so drift hits all alike
         runs["reference"].append(_time(args.steps, args.warmup, ref_batches, ref_step, device))
-        runs["suite"].append(_time(args.steps, args.warmup, suite_data, step, device))
+        for arithmetic, step in steps.items():
+            runs[arithmetic].append(_time(args.steps, args.warmup, suite_data, step, device))
         runs["reference_data"].append(_time(args.data_steps, 1, ref_batches, lambda x, y: None, device))
         runs["suite_data"].append(_time(args.data_steps, 1, suite_data, lambda x, y: None, device))
     med = {k: statistics.median(v) for k, v in runs.items()}
+    med["suite"] = med[auto]
+    first_rate = first[auto]
     peak = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"model": case_name(name, variant, round_to), "mflops_per_image": macs / 1e6,
-            "suite_img_s": med["suite"], "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
+            "suite_img_s": med["suite"], "precision": auto, "fp32_img_s": med["fp32"], "bf16_img_s": med["bf16"],
+            "bf16_ratio": med["bf16"] / med["fp32"],
+            "reference_img_s": med["reference"], "speedup": med["suite"] / med["reference"],
             "suite_data_img_s": med["suite_data"], "reference_data_img_s": med["reference_data"],
             "data_speedup": med["suite_data"] / med["reference_data"], "peak_memory_mib": peak,
             "compiled": args.compile, "first_step_s": args.batch / first_rate}
@@ -145,10 +158,12 @@ def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[D
     compiled = "compiled" if meta["compile"] else "not compiled"
     lines = [f"# Training throughput ({meta['device']}, batch {meta['batch']}, median of {meta['repeats']}, "
              f"{meta['steps']} timed steps after {meta['warmup']} warm-up; suite step {compiled})", "",
-             "| model | MFLOPs/img | suite img/s | reference img/s | speed-up | data suite img/s | data reference img/s "
-             "| data speed-up | peak MiB | first step s |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | MFLOPs/img | suite fp32 img/s | suite bf16 img/s | bf16/fp32 | suite img/s (auto) "
+             "| reference img/s | speed-up | data suite img/s | data reference img/s "
+             "| data speed-up | peak MiB | first step s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['mflops_per_image']:.1f} | {r['suite_img_s']:.0f} | {r['reference_img_s']:.0f} | "
+        lines.append(f"| {r['model']} | {r['mflops_per_image']:.1f} | {r['fp32_img_s']:.0f} | {r['bf16_img_s']:.0f} | "
+                     f"{r['bf16_ratio']:.2f}x | {r['suite_img_s']:.0f} ({r['precision']}) | {r['reference_img_s']:.0f} | "
                      f"{r['speedup']:.2f}x | {r['suite_data_img_s']:.0f} | {r['reference_data_img_s']:.0f} | "
                      f"{r['data_speedup']:.1f}x | {r['peak_memory_mib']:.0f} | {r['first_step_s']:.1f} |")
     peak = ("CUDA max allocated" if meta["device"].startswith("cuda")
@@ -156,7 +171,11 @@ def to_markdown(rows: List[Dict[str, Any]], meta: Dict[str, Any], packed: List[D
     lines += ["", f"Peak memory: {peak}. Reference: torchvision DataLoader + PIL transforms per sample, fp32. "
               "First step: the suite's first training step, torch.compile's compilation included "
               "(seconds when torch's compile cache already holds the model, up to a minute when not).",
-              f"torch {meta['torch']}, {meta['threads']} threads."]
+              "Suite fp32 / bf16: the suite's step at each precision, alternating in one process; "
+              "auto: the precision `precision=auto` resolves to here (the rate plan mode uses).",
+              f"torch {meta['torch']}, {meta['threads']} threads, CPU {meta.get('cpu_model')} "
+              f"(torch ISA {meta.get('cpu_isa')}, native bf16: {meta.get('cpu_native_bf16')}), "
+              f"load average {meta.get('load')}."]
     if packed:
         lines += ["", *bench_pack.to_markdown(packed)]
     if demo:
@@ -217,7 +236,8 @@ def main(argv: List[str] | None = None) -> int:
         print(json.dumps({"demo": demo}), flush=True)
     meta = {"device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), "batch": args.batch,
             "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "compile": args.compile}
+            "threads": torch.get_num_threads(), "compile": args.compile, "cpu_model": cpu_model(),
+            **{f"cpu_{k}": v for k, v in cpu_capability().items()}, "load": [round(x, 2) for x in os.getloadavg()]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows, "packed": packed, "demo": demo}, indent=2) + "\n")

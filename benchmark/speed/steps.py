@@ -77,10 +77,11 @@ def trainer(model: nn.Module, forward: Callable, amp: Callable, channels_last: b
     return step
 
 
-def suite_step(model: nn.Module, device: torch.device, compile: bool) -> Callable:
-    """The suite's training step on ``device``: its fast path (channels_last and bf16 on CUDA) and,
-    when ``compile``, the compiled forward. ``model`` is converted in place."""
-    model, autocast, channels_last = fast_path(model, device, enabled=True)
+def suite_step(model: nn.Module, device: torch.device, compile: bool, precision: str = "auto") -> Callable:
+    """The suite's training step on ``device``: its fast path (channels_last on CUDA, bf16 autocast
+    where ``precision`` resolves to it) and, when ``compile``, the compiled forward. ``model`` is
+    converted in place."""
+    model, autocast, channels_last = fast_path(model, device, enabled=True, requested=precision)
     return trainer(model, TrainingForward(model, compile=compile), autocast, channels_last)
 
 

@@ -36,13 +36,20 @@ BENCH = Path(__file__).resolve().parents[2] / "results" / "bench.json"
 TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000, "imagenet": 50_000}  # synthetic: dataset.test_size
 
 
-def _measured_cpu(model: str, bench: Path = BENCH) -> Dict[str, Any] | None:
+def _measured_cpu(model: str, bench: Path = BENCH, precision: str = "fp32") -> Dict[str, Any] | None:
+    """The measured rate of ``model`` at ``precision`` (``fp32_img_s`` or ``bf16_img_s``; a bench
+    file from before both were measured has ``suite_img_s`` only, which was fp32 on the CPU)."""
     try:
         data = json.loads(bench.read_text())
     except (OSError, ValueError):
         return None
     rows = [r for r in data.get("rows", []) if r.get("model") == model and r.get("suite_img_s")]
-    return {"images_per_s": float(rows[0]["suite_img_s"]), "threads": data.get("meta", {}).get("threads")} if rows else None
+    if not rows:
+        return None
+    rate = rows[0].get(f"{precision}_img_s") or (rows[0]["suite_img_s"] if precision == "fp32" else None)
+    if rate is None:
+        return None
+    return {"images_per_s": float(rate), "threads": data.get("meta", {}).get("threads"), "precision": precision}
 
 
 def cell_throughput(cfg: BenchmarkConf, bench: Path = BENCH) -> Dict[str, Any]:
@@ -52,12 +59,17 @@ def cell_throughput(cfg: BenchmarkConf, bench: Path = BENCH) -> Dict[str, Any]:
     name = cfg.model.name
     override = cfg.plan.gpu_images_per_s
     gpu = float(override) if override is not None else GPU_IMAGES_PER_S.get(name, UNKNOWN_GPU_IMAGES_PER_S)
-    cpu = _measured_cpu(name, bench) if cfg.model.width == 1.0 else None
+    import torch
+
+    from benchmark.fastpath import precision  # what the cell would run at on this CPU
+
+    arithmetic = precision(torch.device("cpu"), cfg.fast, cfg.precision)
+    cpu = _measured_cpu(name, bench, arithmetic) if cfg.model.width == 1.0 else None
     test = getattr(cfg.dataset, "test_size", None) or TEST_IMAGES.get(cfg.dataset.name, 0)
     return {"model": name, "train_images": train_length(cfg.dataset), "val_images": cfg.dataset.val_size,
             "test_images": test, "gpu_images_per_s": gpu, "gpu_measured": override is not None,
             "cpu_images_per_s": None if cpu is None else cpu["images_per_s"],
-            "cpu_threads": None if cpu is None else cpu["threads"]}
+            "cpu_threads": None if cpu is None else cpu["threads"], "cpu_precision": arithmetic}
 
 
 def stage_images(rate: Dict[str, Any], epochs: int, evaluations: int = 1) -> float:
@@ -74,7 +86,8 @@ def sweep_hours(work: List[tuple[float, Dict[str, Any]]]) -> Dict[str, Any]:
     cpu_known = all(r["cpu_images_per_s"] for _, r in work)
     cpu = sum(n / r["cpu_images_per_s"] for n, r in work) / 3600 if cpu_known and work else None
     rates = sorted({(r["gpu_images_per_s"], r["gpu_measured"]) for _, r in work})
-    cpu_rates = sorted({(r["cpu_images_per_s"], r["cpu_threads"]) for _, r in work}) if cpu_known else []
+    cpu_rates = sorted({(r["cpu_images_per_s"], r["cpu_threads"], r.get("cpu_precision", "fp32"))
+                        for _, r in work}) if cpu_known else []
     return {"images": images, "gpu_hours": gpu, "gpu_rates": rates, "cpu_hours": cpu, "cpu_rates": cpu_rates}
 
 
@@ -85,6 +98,8 @@ def describe_hours(hours: Dict[str, Any]) -> str:
     text = f"images to process {hours['images']:,.0f}, GPU-hours ~{hours['gpu_hours']:.3g} (at {gpu} img/s per GPU, {how})"
     if hours["cpu_hours"] is None:
         return text + ", CPU-hours unknown (a model not in results/bench.json)"
-    cpu = "/".join(f"{r:,.0f}" for r, _ in hours["cpu_rates"])
-    threads = "/".join(str(t) for _, t in hours["cpu_rates"])
-    return text + f", CPU-hours ~{hours['cpu_hours']:.3g} (at {cpu} img/s measured on {threads} threads, results/bench.json)"
+    cpu = "/".join(f"{r[0]:,.0f}" for r in hours["cpu_rates"])
+    threads = "/".join(str(r[1]) for r in hours["cpu_rates"])
+    arithmetic = "/".join(sorted({r[2] if len(r) > 2 else "fp32" for r in hours["cpu_rates"]}))
+    return text + (f", CPU-hours ~{hours['cpu_hours']:.3g} (at {cpu} img/s {arithmetic} measured on {threads} threads, "
+                   "results/bench.json)")

@@ -1,0 +1,99 @@
+"""Precision follows the hardware: bf16 autocast on CUDA and on CPUs with native bf16, fp32
+elsewhere, a setting that forces either, and the precision in the identity and the record."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark import fastpath
+from benchmark.fastpath import fast_path, precision
+from benchmark.identity import identity
+from tests.conftest import compose_config
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+FP32_CPU_BASELINE = "base-1015a669a525c005"  # tests/test_engine.py's pin of the default cell in fp32
+BF16_BASELINE = "base-60f848acff297416"  # its pin of the default cell in bf16 (CUDA)
+
+
+@pytest.fixture
+def native(monkeypatch):
+    """Pretend the CPU does (True) or does not (False) compute bf16 natively."""
+    def set_to(value: bool) -> None:
+        monkeypatch.setattr(fastpath, "native_cpu_bf16", lambda: value)
+    return set_to
+
+
+@pytest.mark.parametrize("device,has_native,fast,requested,expected", [
+    (CUDA, False, True, "auto", "bf16"),   # CUDA: bf16 under the fast path, whatever the CPU
+    (CUDA, True, False, "auto", "fp32"),   # fast=false keeps fp32
+    (CPU, True, True, "auto", "bf16"),     # AVX512-BF16 / AMX: bf16
+    (CPU, False, True, "auto", "fp32"),    # AVX2 only: fp32 (bf16 would be emulated, slower)
+    (CPU, True, False, "auto", "fp32"),
+    (CPU, False, True, "bf16", "bf16"),    # forced: runs, slowly
+    (CPU, True, True, "fp32", "fp32"),     # forced fp32 on a bf16 CPU
+    (CUDA, False, False, "bf16", "bf16"),
+])
+def test_precision_follows_the_hardware_unless_forced(native, device, has_native, fast, requested, expected):
+    native(has_native)
+    assert precision(device, fast, requested) == expected
+
+
+def test_an_unknown_precision_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        precision(CPU, True, "fp16")  # the config's one-line refusal: tests/test_validation.py
+
+
+def test_the_identity_names_the_precision_the_cell_runs_at(native):
+    native(False)
+    auto_without = identity(compose_config(["device=cpu"]), 40)
+    assert auto_without.baseline == FP32_CPU_BASELINE
+    assert auto_without.payloads["baseline"]["precision"] == "fp32"
+    native(True)
+    auto_with = identity(compose_config(["device=cpu"]), 40)
+    assert auto_with.payloads["baseline"]["precision"] == "bf16"
+    # bf16 is bf16 wherever it runs: the device is not hashed, its arithmetic is
+    assert auto_with.baseline == BF16_BASELINE
+    assert identity(compose_config(["device=cpu", "precision=fp32"]), 40).baseline == FP32_CPU_BASELINE
+    native(False)
+    assert identity(compose_config(["device=cpu", "precision=bf16"]), 40).baseline == BF16_BASELINE
+
+
+def test_forced_bf16_on_a_cpu_without_it_says_so_once(native, monkeypatch, caplog):
+    native(False)
+    monkeypatch.setattr(fastpath, "_warned_emulated", False)
+    with caplog.at_level(logging.WARNING, logger=fastpath.__name__):
+        for _ in range(3):
+            fast_path(nn.Linear(2, 2), CPU, True, "bf16")
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "without native bf16" in caplog.records[0].message
+
+
+def test_a_bf16_cpu_step_trains_with_batchnorm_statistics_in_fp32():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    model, autocast, channels_last = fast_path(model, CPU, True, "bf16")
+    assert not channels_last  # the CPU keeps its default layout
+    x = torch.randn(64, 3, 8, 8)
+    y = (x[:, 0].mean(dim=(1, 2)) > 0).long()  # learnable: the sign of the first channel's mean
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    bn = model[1]
+    seen = {}
+    model[0].register_forward_hook(lambda m, i, o: seen.update(conv=o.dtype))
+    losses = []
+    for _ in range(30):
+        with autocast():
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert seen["conv"] == torch.bfloat16  # the convolution really ran in bf16
+    assert bn.running_mean.dtype == bn.running_var.dtype == bn.weight.dtype == torch.float32
+    assert bn.running_mean.abs().sum() > 0  # the statistics were updated
+    assert losses[-1] < 0.5 * losses[0]
