@@ -22,6 +22,7 @@ from torch import nn
 
 from benchmark import distributed, lm, preparation, pruning, stages
 from benchmark.artefacts import atomic_save, load_checkpoint
+from benchmark.convergence import baseline_summary
 from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.identity import identity, payload_file
@@ -144,6 +145,8 @@ def _complete(record: CellRecord, cfg: BenchmarkConf, spec: pruning.PruningSpec,
         record.metrics.update(final["metrics"])
     record.metrics["baseline_test_top1"] = base.meta["metrics"]["test_top1"]
     record.metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
+    record.baseline = baseline_summary(base.meta.get("history", []), cfg.recipe, cfg.convergence,
+                                       base.meta.get("source", "trained"))
     record.model = _model_summary(cfg, spec, base, pruned, outcome)
     record.history, record.seconds = final["history"], seconds
     # What the pruning or the baseline decided (ALLR's d, s and rate; KD's extra seconds; Scratch's epochs).

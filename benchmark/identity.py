@@ -48,6 +48,8 @@ ADDED_DEFAULTS: Dict[str, Any] = {
     # Language models (benchmark/lm): the retraining regime, default "all parameters".
     "retrain.params": "all", "retrain.lora.rank": 8, "retrain.lora.alpha": 16.0, "retrain.lora.dropout": 0.0,
     "retrain.lora.targets": ["all-linear"], "retrain.lora.masked": True,
+    # A text dataset's files, typed per split (an empty mapping before, which had no leaves).
+    "dataset.files.train": [], "dataset.files.validation": [], "dataset.files.test": [],
 }
 # Config leaves (or sections) that enter no identity, each with the reason.
 _FILE = "a file's path, not its content: the file's SHA-256 enters instead (benchmark.sources)"
@@ -68,6 +70,7 @@ EXCLUDED: Dict[str, str] = {
     "compile_min_steps": "whether a stage's step is compiled (torch.compile): " + _ROUNDING,
     "deterministic": "deterministic kernels choose the order of sums: " + _ROUNDING,
     "latency": "the forward-latency measurement protocol: a speed reading, not a training result",
+    "convergence": "the rule that judges the baseline's history (benchmark.convergence): a verdict, not what is trained",
     "wandb": "logging only",
     "progress": "display only",
     "plan": "plan mode's output format and its assumed GPU throughput",

@@ -59,6 +59,7 @@ class CellRecord:
     seconds: Dict[str, float] = field(default_factory=dict)
     diverged: Optional[Dict[str, Any]] = None  # {"stage", "epoch"[, "round"]} when status == diverged
     rounds: Optional[List[Dict[str, Any]]] = None  # iterative pruning: one entry per round
+    baseline: Optional[Dict[str, Any]] = None  # the dense baseline's curve and convergence verdict (benchmark.convergence)
 
     @property
     def done(self) -> bool:
@@ -67,7 +68,7 @@ class CellRecord:
     def as_dict(self) -> Dict[str, Any]:
         """The JSON layout; optional parts appear only when they hold something."""
         record = dataclasses.asdict(self)
-        return {k: v for k, v in record.items() if not (k in ("diverged", "rounds") and v is None)}
+        return {k: v for k, v in record.items() if not (k in ("diverged", "rounds", "baseline") and v is None)}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "CellRecord":
@@ -81,6 +82,8 @@ class CellRecord:
         summary = {k: v for k, v in self.metrics.items() if v is not None} | {"status": self.status}
         summary |= {f"model/{k}": v for k, v in self.model.items() if isinstance(v, (int, float))}
         summary |= {f"seconds/{k}": v for k, v in self.seconds.items()}
+        if self.baseline is not None:
+            summary["baseline/converged"] = self.baseline["convergence"]["converged"]
         if self.diverged is not None:
             summary |= {f"diverged/{k}": v for k, v in self.diverged.items() if v is not None}
         return summary

@@ -438,6 +438,16 @@ class PlanConf:
 
 
 @dataclass
+class ConvergenceConf:
+    """The rule that calls a dense baseline converged (benchmark.convergence): a verdict recorded
+    beside the results, never a change to what is trained."""
+
+    final_fraction: float = ranged(0.25, low=0, high=1, low_open=True)  # the final window, as a fraction of E
+    min_train_top1: float = ranged(97.0, low=0, high=100)  # % training top-1 over the final epoch
+    max_late_change: float = ranged(0.5, low=0, low_open=True)  # points of validation top-1 over the window
+
+
+@dataclass
 class LatencyConf:
     """Fixed protocol for the forward latency of dense and pruned models (eval, no grad)."""
 
@@ -470,6 +480,7 @@ class BenchmarkConf:
     plan: PlanConf = field(default_factory=PlanConf)
     paths: PathsConf = field(default_factory=PathsConf)
     latency: LatencyConf = field(default_factory=LatencyConf)
+    convergence: ConvergenceConf = field(default_factory=ConvergenceConf)
     mode: str = ranged("run", choices=("run", "plan"))
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # deterministic kernels where the backend offers them

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from benchmark.report import claims as claims_mod
+from benchmark.report import regime
 from benchmark.report.metric import TOP1, Metric
 from benchmark.report.paired import mean_sd
 from benchmark.report.tables import baselines
@@ -35,7 +36,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 SVG_SETTINGS = {"svg.hashsalt": "findings", "svg.fonttype": "none"}  # fixed ids, text as text: same bytes
 ENVIRONMENT = {"commit": "environment.git.commit", "dirty": "environment.git.dirty", "torch": "environment.packages.torch",
                "device": "environment.device.type", "GPU": "environment.device.name",
-               "threads": "environment.device.threads", "precision": "environment.precision"}
+               "threads": "environment.device.threads", "precision": "environment.precision",
+               "CPU": "environment.device.cpu_model", "ISA": "environment.device.cpu_isa"}
 SECONDS = ["seconds.baseline", "seconds.prune", "seconds.retrain", "seconds.cell"]
 
 
@@ -83,8 +85,9 @@ def _pair_rows(comparison: claims_mod.Comparison, metric: Metric, out: Path) -> 
     return rows
 
 
-def comparison_view(comparison: claims_mod.Comparison, metric: Metric, out: Path) -> Dict[str, Any]:
-    """A claim's table row, its verdict and its per-seed table, every number linked."""
+def comparison_view(comparison: claims_mod.Comparison, metric: Metric, out: Path, regime_of_all: str = "") -> Dict[str, Any]:
+    """A claim's table row, its verdict and its per-seed table, every number linked. ``regime_of_all``:
+    what is said of the baselines where a row has no cells of its own (claim 3's derived gaps)."""
     cells, own = comparison.cells, f"#{comparison.anchor}"
     stats = {"arm": "", "reference": "", "dense": "", "arm_pruned": "", "reference_pruned": ""}
     if len(cells):
@@ -104,6 +107,7 @@ def comparison_view(comparison: claims_mod.Comparison, metric: Metric, out: Path
         "advantage": number(float(advantage.mean()) if len(advantage) else None, own, column="advantage", sign="+"),
         "interval": "" if interval is None else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]",
         "verdict": comparison.verdict, "verdict_text": comparison.verdict_text(), "absent": comparison.absent,
+        "regime": regime.regime_note(cells) if len(cells) else regime_of_all,
         "pairs": _pair_rows(comparison, metric, out),
     }
 
@@ -146,6 +150,32 @@ def figures_svg(frame: pd.DataFrame, metric: Metric) -> List[Dict[str, str]]:
     return [{"title": title, "svg": svg(fig)} for title, fig in drawn if fig is not None]
 
 
+def _verdict_text(convergence: Dict[str, Any] | None) -> str:
+    if not convergence:
+        return "not recorded (a record from before the convergence rule)"
+    figures = [f"final train top-1 {convergence['final_train_top1']:.2f}%" if convergence.get("final_train_top1") is not None else "",
+               f"lr at its final value for {convergence['epochs_at_final_lr']} of the last {convergence['final_epochs']} epochs"
+               if convergence.get("epochs_at_final_lr") is not None else "",
+               f"validation top-1 moved {convergence['late_change']:+.2f} points over them"
+               if convergence.get("late_change") is not None and not pd.isna(convergence.get("late_change")) else ""]
+    head = "converged" if convergence.get("converged") else "not converged"
+    reasons = convergence.get("reasons")
+    why = "; ".join(reasons) if isinstance(reasons, list) and reasons and not convergence.get("converged") else ""
+    return f"{head}: " + ", ".join(f for f in figures if f) + (f" ({why})" if why else "")
+
+
+def baseline_section(frame: pd.DataFrame, out: Path) -> List[Dict[str, Any]]:
+    """Each distinct baseline: its curve (inline SVG), its verdict, a link to a record holding it."""
+    views = []
+    for view in regime.baseline_views(frame):
+        title = f"{view['model']} baseline, seed {view['seed']}"
+        figure = svg(regime.curve_figure(view["curve"], title)) if view["curve"] else ""
+        views.append({"title": title, "identity": view["identity"], "href": href(view["path"], out), "svg": figure,
+                      "converged": bool(view["convergence"] and view["convergence"].get("converged")),
+                      "verdict": _verdict_text(view["convergence"])})
+    return views
+
+
 def render(claims: List[claims_mod.Claim], frame: pd.DataFrame, absent: pd.DataFrame, metric: Metric, out: Path,
            sources: List[str]) -> str:
     """The report's HTML text."""
@@ -153,10 +183,17 @@ def render(claims: List[claims_mod.Claim], frame: pd.DataFrame, absent: pd.DataF
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     absent_rows = [{**row, "href": href(row["path"], out)} for row in
                    absent.drop(columns=[c for c in absent if c.startswith("config.")]).to_dict("records")]
+    whole = regime.regime_note(frame[frame["status"] == "finished"]) if "identity.baseline" in frame else ""
+    epochs = {}
+    if "config.recipe.epochs" in frame:
+        for model, e in frame[["model", "config.recipe.epochs"]].dropna().drop_duplicates("model").itertuples(index=False):
+            epochs[str(model)] = int(e)
     context = {
+        "regime": whole, "baselines": baseline_section(frame, out),
+        "paper_rows": regime.paper_rows(claims[0].comparisons, epochs) if claims and metric == TOP1 else [],
         "metric": metric, "sources": sources, "records": len(frame),
         "finished": int((frame["status"] == "finished").sum()),
-        "claims": [{"claim": c, "summary": c.summary(), "rows": [comparison_view(r, metric, out) for r in c.comparisons]}
+        "claims": [{"claim": c, "summary": c.summary(), "rows": [comparison_view(r, metric, out, whole) for r in c.comparisons]}
                    for c in claims],
         "absent": absent_rows, "figures": figures_svg(frame, metric),
         "environments": environments(frame, out), "wall_times": wall_times(frame, out),
