@@ -4,7 +4,7 @@ SWEEP ?= outputs
 CIFAR_ROOT ?= data
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo demo-lm test tables report findings sparsity plan bench clean slurm-up slurm-down
+.PHONY: install demo demo-lm test test-fast tables report findings findings-long sparsity plan bench clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test,lm]"
@@ -17,8 +17,13 @@ demo-lm:  ## a small causal LM on the built-in Markov corpus, Wanda 50%, FT/LRW/
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo_lm seed.retrain=0,1,2 schedule=ft,lrw,slr,clr retrain.params=all,biases_norms
 	$(PYTHON) -m benchmark.report.tables outputs/demo_lm --out results/demo_lm --no-figures
 
-test:  ## the CPU test suite (the command CI runs)
+test:  ## the whole CPU test suite (the command CI runs)
 	$(PYTHON) -m pytest -q tests
+
+# The tiers and their markers: tests/README.md.
+HEAVY = cell or sweep or subprocess or slurm or cifar or compile
+test-fast:  ## every test that needs no whole cell, sweep, subprocess, Slurm, real data or compiler: the loop while editing
+	$(PYTHON) -m pytest -q -m "not ($(HEAVY))" tests
 
 tables:  ## every record under $(SWEEP) into results/: comparison and published tables (md, csv, tex), figures (png, pdf)
 	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results
@@ -32,6 +37,11 @@ findings:  ## run the findings_small preset on real CIFAR-10 in $(CIFAR_ROOT), t
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_small dataset.root=$(CIFAR_ROOT)
 	$(PYTHON) -m benchmark.report.tables $(SWEEP) --out results/findings
 	$(PYTHON) -m benchmark.report.findings $(SWEEP) --out results/findings
+
+findings-long:  ## run findings_long (baselines trained 4x findings_small's epochs, each record with its convergence verdict) on real CIFAR-10 in $(CIFAR_ROOT), its tables and report (results/findings_long/)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_long dataset.root=$(CIFAR_ROOT)
+	$(PYTHON) -m benchmark.report.tables outputs/findings_long --out results/findings_long
+	$(PYTHON) -m benchmark.report.findings outputs/findings_long --out results/findings_long
 
 sparsity:  ## gradual_vs_oneshot_small and allocation_ablation_small on real CIFAR-10 in $(CIFAR_ROOT), their tables (results/sparsity/)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=gradual_vs_oneshot_small dataset.root=$(CIFAR_ROOT)
@@ -53,3 +63,14 @@ slurm-up:  ## a single-node Slurm cluster under $(SLURM_ROOT) for tests/test_slu
 
 slurm-down:  ## stop the cluster that slurm-up started
 	ROOT=$(SLURM_ROOT) bash scripts/slurm_down.sh
+
+# The leaderboard (docs/leaderboard.md): nine criteria at one FLOPs target x FT/CLR/LLR x 3 seeds, and entering yours.
+.PHONY: leaderboard leaderboard-entry
+LEADERBOARD_RECORDS ?= results/leaderboard/records
+leaderboard: SWEEP = outputs/leaderboard_small
+leaderboard:  ## run the leaderboard_small preset on real CIFAR-10 in $(CIFAR_ROOT), then its tables and page (results/leaderboard/)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=leaderboard_small dataset.root=$(CIFAR_ROOT)
+	$(PYTHON) -m benchmark.report.leaderboard $(SWEEP) --out results/leaderboard
+
+leaderboard-entry:  ## enter ENTRY="pruner=..." into the shipped leaderboard: checks, trains only its cells, ranks it (results/leaderboard_entry/)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) -m benchmark.launch.submit $(ENTRY) dataset.root=$(CIFAR_ROOT) --records $(LEADERBOARD_RECORDS) --out results/leaderboard_entry

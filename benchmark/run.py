@@ -1,29 +1,28 @@
 """Hydra entry point: ``python benchmark/run.py [overrides] [mode=plan]``, ``-m`` for sweeps.
 
-Thin on purpose: compose the config, hand it to ``run_cell`` or ``plan_cell``, and turn
-bad input into one line on stderr. Everything it calls is a plain, testable function.
+The same entry point is ``python -m benchmark.run`` and the console script ``prb-run``, all three
+with the suite installed (``make install``: an editable install, so jobs that a launcher starts
+import this same checkout). Thin on purpose: compose the config, hand it to ``run_cell`` or
+``plan_cell``, and turn bad input into one line on stderr. Everything it calls is a plain,
+testable function.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-# `python benchmark/run.py` puts benchmark/ itself first on sys.path, where modules
-# such as `data` would shadow installed packages; the repository root goes there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-# Jobs a launcher starts (submitit, Slurm) import this same checkout, not another install.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_HERE.parent), os.environ.get("PYTHONPATH")]))
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
-import hydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from benchmark.errors import ConfigError  # noqa: E402
-from benchmark.schema import register_configs  # noqa: E402
+try:
+    from benchmark.errors import ConfigError, exit_on
+    from benchmark.schema import register_configs
+except ModuleNotFoundError as missing:  # `python benchmark/run.py` from a clone that was never installed
+    if missing.name != "benchmark":
+        raise
+    sys.exit('error: the package benchmark is not installed; run `make install` (pip install -e ".[test,lm]") first')
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -43,8 +42,7 @@ def main(cfg: DictConfig) -> float | dict | None:
             raise ConfigError(f"mode={conf.mode!r} is not one of: run, plan")
         record = run_cell(conf, Path(HydraConfig.get().runtime.output_dir))
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_on(error)
     except OSError as error:  # full disk, read-only cache: earlier results stay intact (atomic writes)
         print(f"error: cannot write {error.filename or ''} ({error.strerror or error}); "
               "free space or point paths.cache / hydra.run.dir elsewhere", file=sys.stderr)
@@ -52,6 +50,11 @@ def main(cfg: DictConfig) -> float | dict | None:
     return record.metrics.get("test_top1")  # absent when the cell diverged
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script ``prb-run`` and ``python -m benchmark.run``: the schemas, then Hydra."""
     register_configs()
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -241,6 +241,15 @@ class MarkovConf:
 
 
 @dataclass
+class TextFilesConf:
+    """``dataset.source=files``: local .txt or .json(l) files of each split, read through ``datasets``."""
+
+    train: List[str] = field(default_factory=list)
+    validation: List[str] = field(default_factory=list)
+    test: List[str] = field(default_factory=list)
+
+
+@dataclass
 class TextDatasetConf(DatasetConf):
     """Text packed into blocks of ``block_size`` tokens: the built-in Markov corpus, a hub dataset or local files."""
 
@@ -248,7 +257,7 @@ class TextDatasetConf(DatasetConf):
     source: str = ranged("markov", choices=("markov", "hub", "files"))  # markov: built in, offline | hub: path/subset | files
     path: Optional[str] = None  # source=hub: a datasets hub name (wikitext, allenai/c4)
     subset: Optional[str] = None  # source=hub: its configuration (wikitext-2-raw-v1)
-    files: Dict[str, List[str]] = field(default_factory=dict)  # source=files: {train: [...], validation: [...], test: [...]}, .txt or .json(l)
+    files: TextFilesConf = field(default_factory=TextFilesConf)  # source=files: dataset.files.train=[a.txt,...], .txt or .json(l)
     text_field: str = "text"  # the column holding the text (hub, JSON)
     split_names: Dict[str, str] = field(default_factory=dict)  # the source's split for ours, e.g. {test: validation} (C4 has no test)
     tokenizer: Optional[str] = None  # null: the model's own (model.name) | bytes: one token per UTF-8 byte

@@ -40,7 +40,19 @@ def _metrics(value: float, seed: int, pruner: str, metric: str) -> Dict[str, flo
     return values
 
 
-def write_cell(root: Path, key: Key, acc: float, status: str = "finished", metric: str = "test_top1") -> CellRecord:
+def baseline_of(seed: int, converged: bool) -> Dict:
+    """A record's ``baseline`` part: a 12-epoch curve and a hand-set verdict."""
+    curve = [{"epoch": e, "lr": 0.1 if e < 6 else 0.01 if e < 9 else 0.001, "train_loss": 2.0 - 0.1 * e,
+              "train_top1": 50.0 + 4 * e, "val_top1": 40.0 + 3 * e} for e in range(12)]
+    return {"source": "trained", "curve": curve,
+            "convergence": {"epochs": 12, "final_epochs": 3, "final_lr": 0.001, "epochs_at_final_lr": 3, "lr_final": True,
+                            "final_train_top1": 98.0 if converged else 94.0, "train_top1_ok": converged,
+                            "late_change": 0.2, "late_change_ok": True, "converged": converged,
+                            "reasons": [] if converged else ["final training top-1 94.00% < 97%"]}}
+
+
+def write_cell(root: Path, key: Key, acc: float, status: str = "finished", metric: str = "test_top1",
+               converged: bool | None = None) -> CellRecord:
     pruner, schedule, epochs, seed = key
     name = f"cifar10-resnet20-{pruner}-{schedule}-T{epochs}-s{seed}"
     pruned = f"prune-{pruner}-{seed}"
@@ -59,14 +71,17 @@ def write_cell(root: Path, key: Key, acc: float, status: str = "finished", metri
         model={"params_before": 270000, "params_after": 200000 if pruner != "mwp" else 54000,
                "flops_before": 40_000_000, "flops_after": 30_000_000, "sparsity": 0.26 if pruner != "mwp" else 0.8},
         seconds={"baseline": 100.0 + seed, "prune": 1.5, "retrain": 10.0 * epochs, "cell": 111.5 + 10.0 * epochs},
+        baseline=None if converged is None else baseline_of(seed, converged),
     )
     write_record(record, root / name)
     return record
 
 
 def write_findings(root: Path, value: Callable[[str, str, int, int], float] = accuracy, skip: Iterable[Key] = (),
-                   diverged: Iterable[Key] = (), metric: str = "test_top1") -> Dict[Key, float]:
-    """The findings_small grid under ``root``; returns the finished cells' values by key."""
+                   diverged: Iterable[Key] = (), metric: str = "test_top1",
+                   converged: Dict[int, bool] | None = None) -> Dict[Key, float]:
+    """The findings_small grid under ``root``; returns the finished cells' values by key.
+    ``converged``: each seed's baseline verdict (None: records without one, as before the rule)."""
     skip, diverged, values = set(skip), set(diverged), {}
     for key in grid():
         if key in skip:
@@ -75,5 +90,6 @@ def write_findings(root: Path, value: Callable[[str, str, int, int], float] = ac
             write_cell(root, key, 0.0, status="diverged", metric=metric)
             continue
         values[key] = value(*key)
-        write_cell(root, key, values[key], metric=metric)
+        write_cell(root, key, values[key], metric=metric,
+                   converged=None if converged is None else converged[key[3]])
     return values

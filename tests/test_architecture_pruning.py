@@ -40,6 +40,7 @@ SMALL = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32", "
          "recipe.epochs=1", "recipe.milestones=[]", "budget.epochs=1", "latency.repeats=0"]
 
 
+@pytest.mark.cell
 @pytest.mark.parametrize("name,pruner", CELLS)
 def test_cell_trains_prunes_saves_and_reloads_the_identical_model(name, pruner, tiny_cfg, tmp_path):
     cfg = tiny_cfg(*SMALL, *TINY_MODELS[name], f"pruner={pruner}", "pruner.sparsity=0.5")

@@ -24,6 +24,7 @@ from examples.my_model import SmallNet
 SLIM = ["pruner=custom", "pruner.function=examples.my_pruner:slim", "+pruner.kwargs.mask=0.3"]
 
 
+@pytest.mark.cell
 def test_custom_pruner_is_counted_cached_and_reloaded_across_schedules(tiny_cfg, tmp_path):
     ft = run_cell(tiny_cfg(*SLIM, "schedule=ft"), tmp_path / "ft").as_dict()
     lrw = run_cell(tiny_cfg(*SLIM, "schedule=lrw"), tmp_path / "lrw").as_dict()
@@ -149,6 +150,7 @@ def test_a_module_that_imports_a_missing_package_names_the_package_not_itself(tm
         in str(info.value)
 
 
+@pytest.mark.cell
 def test_a_custom_pruner_given_as_a_file_path_runs_a_cell(tiny_cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delitem(__import__("sys").modules, "my_pruner", raising=False)
@@ -171,6 +173,7 @@ def external_checkpoint(tiny_cfg, tmp_path):
     return model, path
 
 
+@pytest.mark.cell
 def test_a_torch_pruning_checkpoint_is_retrained_against_the_dense_baseline(tiny_cfg, tmp_path):
     pruned, path = external_checkpoint(tiny_cfg, tmp_path)
     plan = plan_cell(tiny_cfg("pruner=checkpoint", f"pruner.path={path}"))
@@ -235,6 +238,7 @@ def test_torchvision_mobilenet_v2_takes_every_pruner(tiny_cfg, pruner):
     assert model.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.cell
 def test_mobilenet_v2_runs_a_whole_cell_with_a_taylor_importance(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg(*MOBILENET, "pruner=torch_pruning", "pruner.taylor_batches=2",
                                "pruner.importance._target_=torch_pruning.importance.TaylorImportance",
@@ -242,6 +246,7 @@ def test_mobilenet_v2_runs_a_whole_cell_with_a_taylor_importance(tiny_cfg, tmp_p
     assert record["status"] == "finished" and record["model"]["params_after"] < record["model"]["params_before"]
 
 
+@pytest.mark.cell
 def test_a_user_model_from_a_file_outside_the_package_trains_and_prunes(tiny_cfg, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_module(tmp_path, "byom_user_net", """
@@ -258,6 +263,7 @@ def test_a_user_model_from_a_file_outside_the_package_trains_and_prunes(tiny_cfg
     assert record["model"]["params_after"] == 3 * 6 * 9 + 6 + 12 + 6 * 10 + 10
 
 
+@pytest.mark.cell
 def test_released_dense_weights_are_loaded_measured_and_hashed(tiny_cfg, tmp_path):
     trained = run_cell(tiny_cfg("schedule=ft"), tmp_path / "trained").as_dict()
     weights = torch.load(tmp_path / "cache" / "baselines" / trained["identity"]["baseline"] / "model.pt",
@@ -286,6 +292,7 @@ def test_mismatched_dense_weights_name_the_first_keys(tiny_cfg, tmp_path):
     (["model=custom", "model._target_=byom_nowhere.Net"], "error: model._target_='byom_nowhere.Net': module"),
     (["pruner=checkpoint", "pruner.path=missing.pt"], "error: pruner.path='missing.pt' is not a file"),
 ])
+@pytest.mark.subprocess
 def test_bad_input_through_the_entry_point_is_one_line_exit_2_and_nothing_half_written(tmp_path, overrides, message):
     import subprocess
     import sys

@@ -19,6 +19,7 @@ from benchmark.train import TrainSettings, train
 from tests.conftest import REPO, TINY, TINY_DATA
 
 
+@pytest.mark.cell
 def test_a_cell_writes_a_complete_record(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out").as_dict()
     on_disk = json.loads((tmp_path / "out" / "record.json").read_text())
@@ -41,6 +42,7 @@ def test_a_cell_writes_a_complete_record(tiny_cfg, tmp_path):
     assert "commit" in env["git"] and env["device"]["type"] == "cpu"
 
 
+@pytest.mark.cell
 def test_a_finished_cell_is_reused_not_rerun(tiny_cfg, tmp_path):
     cfg = tiny_cfg("schedule=ft")
     first = run_cell(cfg, tmp_path / "a").as_dict()
@@ -52,6 +54,7 @@ def test_a_finished_cell_is_reused_not_rerun(tiny_cfg, tmp_path):
     assert (tmp_path / "b" / "record.json").exists()
 
 
+@pytest.mark.cell
 def test_schedules_of_one_comparison_share_baseline_and_pruned_model(tiny_cfg, tmp_path):
     ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "ft").as_dict()
     clr = run_cell(tiny_cfg("schedule=clr", "budget.epochs=3"), tmp_path / "clr").as_dict()
@@ -61,6 +64,7 @@ def test_schedules_of_one_comparison_share_baseline_and_pruned_model(tiny_cfg, t
     assert ft["metrics"]["pruned_test_top1"] == clr["metrics"]["pruned_test_top1"]
 
 
+@pytest.mark.cell
 def test_same_seeds_give_the_same_result_and_other_seeds_do_not(tiny_cfg, tmp_path):
     a = run_cell(tiny_cfg("schedule=slr", cache=tmp_path / "c1"), tmp_path / "a").as_dict()
     b = run_cell(tiny_cfg("schedule=slr", cache=tmp_path / "c2"), tmp_path / "b").as_dict()
@@ -103,6 +107,7 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, t
         assert torch.equal(a, b)
 
 
+@pytest.mark.cell
 def test_a_diverging_cell_is_recorded_as_diverged(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg("schedule=ft", "schedule.lr=1e8"), tmp_path / "out").as_dict()
     assert record["status"] == "diverged"
@@ -123,6 +128,7 @@ class RecordingTracker:
         self.summary.update(summary)
 
 
+@pytest.mark.cell
 @pytest.mark.parametrize("overrides,stage", [(("recipe.lr=1e8",), "baseline"), (("schedule=ft", "schedule.lr=1e8"), "retrain")])
 def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny_cfg, tmp_path, monkeypatch, overrides,
                                                                              stage):
@@ -162,6 +168,8 @@ def test_every_terminal_state_lands_in_the_cache_the_output_and_wandb_alike(tiny
         assert other.status == "diverged" and other.identity["cell"] != first.identity["cell"]
 
 
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_wandb_offline_run_is_named_after_the_cell(tiny_cfg, tmp_path, monkeypatch):
     for var in ("WANDB_MODE", "WANDB_API_KEY"):
         monkeypatch.delenv(var, raising=False)
@@ -179,6 +187,7 @@ def cli(*args: str, cwd: Path, wandb: str = "disabled") -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.subprocess
 def test_plan_json_reports_counts_and_lr_per_epoch(tmp_path):
     out = cli("schedule=lrw", "budget.epochs=72", "mode=plan", "plan.format=json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -190,12 +199,14 @@ def test_plan_json_reports_counts_and_lr_per_epoch(tmp_path):
     assert not (tmp_path / "cache").exists() and not any(tmp_path.rglob("*.pt")), "plan mode trains nothing"
 
 
+@pytest.mark.subprocess
 def test_plan_text_names_the_cell(tmp_path):
     out = cli("mode=plan", "schedule=clr", "budget.epochs=40", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "cifar10-resnet56-l1-clr-T40-s0" in out.stdout and "epoch   39" in out.stdout
 
 
+@pytest.mark.subprocess
 def test_bad_input_on_the_command_line_is_one_line_before_training(tmp_path):
     out = cli("schedule=lrw", "budget.epochs=400", cwd=tmp_path)
     assert out.returncode == 2
@@ -203,7 +214,9 @@ def test_bad_input_on_the_command_line_is_one_line_before_training(tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_a_multirun_sweep_leaves_one_record_per_schedule(tmp_path):
     out = cli("-m", *TINY_DATA, *[o for o in TINY if not o.startswith("wandb")], "schedule=ft,lrw,slr,clr",
               f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, wandb="offline")

@@ -31,6 +31,7 @@ def _rebuilt(cfg, saved):
     return model
 
 
+@pytest.mark.cell
 def test_the_recorded_test_accuracy_is_the_saved_final_model_on_the_test_split(tiny_cfg, tmp_path):
     cfg = tiny_cfg("schedule=clr", "dataset.val_size=64")
     record = run_cell(cfg, tmp_path / "out").as_dict()
@@ -101,7 +102,6 @@ def _paper_epochs(table):
     return [lr for lr, first, last in table for _ in range(first, last + 1)]
 
 
-@pytest.mark.slow
 def test_lrw_and_slr_in_train_follow_the_papers_table_at_every_step(tiny_cfg, monkeypatch):
     base = [*SMALL, "recipe.epochs=160", "recipe.milestones=[80,120]"]  # E = 160 and its drops, as the table
     lrw = _optimizer_trace(monkeypatch, tiny_cfg("schedule=lrw", "budget.epochs=56", *base), 56, steps=2)
@@ -176,7 +176,7 @@ def test_the_mark_needs_the_seed_pairing_and_more_than_one_seed(tmp_path):
 
 # --- multi-round L1 with a rebuild round trip --------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.cell
 def test_multi_round_l1_shrinks_each_round_and_rebuilds_to_the_recorded_model(tiny_cfg, tmp_path):
     cfg = tiny_cfg("pruner=l1", "pruner.ratio=0.25", "pruner.rounds=2", "budget.epochs=1", "schedule=clr")
     record = run_cell(cfg, tmp_path / "out").as_dict()

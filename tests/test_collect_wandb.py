@@ -24,9 +24,6 @@ def _leet_available() -> bool:
         return False
 
 
-needs_leet = pytest.mark.skipif(not _leet_available(), reason="`wandb leet inspect` (wandb >= 0.31) is not available")
-
-
 def offline_run(folder, record: dict, summary: dict | None, fail: bool = False) -> None:
     """What the suite's tracker writes for a cell: id = cell identity, config, summary."""
     import wandb
@@ -42,6 +39,8 @@ def offline_run(folder, record: dict, summary: dict | None, fail: bool = False) 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Records, and W&B offline runs of the same cells: two finished, one without a result."""
+    if not _leet_available():
+        pytest.skip("`wandb leet inspect` (wandb >= 0.31) is not available")
     root = tmp_path_factory.mktemp("wandb")
     with pytest.MonkeyPatch.context() as patch:
         for name in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
@@ -56,7 +55,7 @@ def runs(tmp_path_factory):
     return root, cells, failed, collector.read_wandb_dirs([root / "wandb"])
 
 
-@needs_leet
+@pytest.mark.subprocess
 def test_offline_runs_read_back_as_the_records_of_their_cells(runs):
     root, cells, failed, wandb_records = runs
     from_records, from_wandb = collect([root / "records"]), collector.frame_of(wandb_records)
@@ -76,7 +75,7 @@ def test_offline_runs_read_back_as_the_records_of_their_cells(runs):
     assert problem["status"].tolist() == ["incomplete"]
 
 
-@needs_leet
+@pytest.mark.subprocess
 def test_a_cell_in_records_and_in_wandb_counts_once_and_tables_agree(runs, tmp_path):
     root, cells, failed, wandb_records = runs
     records = [collector._read(path) for path in collector.find_records([root / "records"])]

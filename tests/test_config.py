@@ -33,18 +33,33 @@ def test_every_group_option_composes_and_resolves(group, option):
     partners = [p for p in partners if not p.startswith(f"{group}=")]
     cfg = compose_dictconfig([f"{group}={option}", *partners])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    assert validate(OmegaConf.to_object(cfg)) > 0  # the option passes the pre-training checks with the defaults
+    typed = OmegaConf.to_object(cfg)
+    # The option passes the pre-training checks with the defaults, which return the budget in epochs.
+    assert validate(typed) == budget_epochs(typed)
     if group in ("dataset", "model") and option != "causal_lm":  # causal_lm: model.name is the hub id (or a label)
         assert cfg[group].name == option
 
 
+def budget_epochs(cfg) -> int:
+    """T as the composed budget states it: epochs, or round(fraction x E)."""
+    return cfg.budget.epochs if cfg.budget.epochs is not None else round(cfg.budget.fraction * cfg.recipe.epochs)
+
+
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
-def test_every_experiment_composes(experiment):
+def test_every_experiment_composes_and_sweeps_only_keys_and_options_that_exist(experiment):
+    """A misspelt key or option in a preset's sweep would otherwise fail only when the sweep
+    launches (its validation in tests/test_validation.py)."""
     cfg = compose_dictconfig([f"+experiment={experiment}"])
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    validate(OmegaConf.to_object(cfg))
     text = (CONF / "experiment" / f"{experiment}.yaml").read_text().splitlines()
     assert text[0] == "# @package _global_" and text[1].startswith("# "), "opens by naming what it reproduces"
+    params = OmegaConf.select(OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml"), "hydra.sweeper.params") or {}
+    for key, values in params.items():
+        if (CONF / key).is_dir():  # a group: each option is a file
+            missing = [v for v in str(values).split(",") if not (CONF / key / f"{v.strip()}.yaml").exists()]
+            assert not missing, f"{experiment} sweeps {key}={','.join(missing)}, which conf/{key}/ does not hold"
+        else:
+            assert OmegaConf.select(cfg, key.lstrip("+"), default="<absent>") != "<absent>", f"{experiment} sweeps {key}"
 
 
 def test_paper_presets_sweep_schedules_budgets_and_three_runs():

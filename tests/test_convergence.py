@@ -63,6 +63,7 @@ def test_the_fitted_change_is_the_least_squares_rise():
     assert fitted_change([7]) == 0.0
 
 
+@pytest.mark.cell
 def test_every_record_carries_its_baselines_curve_verdict_and_the_cpu(tiny_cfg, tmp_path):
     from benchmark.cell import run_cell
 

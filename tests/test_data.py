@@ -118,6 +118,7 @@ def cifar_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.cifar
 def test_real_cifar10_loads_with_official_counts_and_values(cifar_root):
     cfg = compose_config(["dataset=cifar10", f"dataset.root={cifar_root}", "dataset.download=false",
                           "dataset.val_size=5000"])
@@ -133,7 +134,8 @@ def test_real_cifar10_loads_with_official_counts_and_values(cifar_root):
     assert torch.bincount(everything.test.labels).tolist() == [1000] * 10
 
 
-@pytest.mark.slow
+@pytest.mark.cifar
+@pytest.mark.cell
 def test_short_real_cifar10_cell_learns(cifar_root, tiny_cfg, tmp_path):
     from benchmark.cell import run_cell
 

@@ -31,7 +31,9 @@ def _demo_recipe() -> tuple[str, list[str], list[str]]:
     return prefix, shlex.split(args), shlex.split(tables.split("benchmark.report.tables")[1])
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_the_demo_sweep_gives_a_table_with_spread_over_seeds_and_budgets(tmp_path):
     prefix, args, table_args = _demo_recipe()
     assert "WANDB_MODE=$${WANDB_MODE:-offline}" in prefix  # the demo logs to W&B offline unless told otherwise

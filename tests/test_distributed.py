@@ -64,7 +64,7 @@ def _run(world: int, folder, model: str) -> dict:
     return json.loads((folder / "result.json").read_text())
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_gloo_processes_equal_one_process_without_batchnorm(tmp_path):
     one = _run(1, tmp_path / "one", "plain")
     two = _run(2, tmp_path / "two", "plain")
@@ -73,7 +73,7 @@ def test_two_gloo_processes_equal_one_process_without_batchnorm(tmp_path):
     assert two["weights"] == pytest.approx(one["weights"], rel=1e-3, abs=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
     one = _run(1, tmp_path / "one", "resnet")
     two = _run(2, tmp_path / "two", "resnet")

@@ -55,6 +55,7 @@ def _weights_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.cell
 def test_every_schedule_starts_from_the_identical_pruned_weights(tiny_cfg, tmp_path):
     ft = run_cell(tiny_cfg("schedule=ft"), tmp_path / "a").as_dict()
     pruned_file = tmp_path / "cache" / "pruned" / ft["identity"]["pruned"] / "model.pt"
@@ -74,6 +75,7 @@ with locked(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.subprocess
 def test_a_lock_blocks_others_and_is_taken_over_when_its_holder_dies(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "stage")], stdout=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -137,27 +139,31 @@ KILLABLE = [*TINY_DATA, *[o for o in TINY if not o.startswith(("budget", "recipe
             "recipe.epochs=4", "recipe.milestones=[2]", "recipe.batch_size=64", "latency.repeats=0"]
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_a_cell_killed_with_sigkill_during_retraining_resumes_to_the_uninterrupted_record(tmp_path):
     log = _kill_and_resume(tmp_path, [*KILLABLE, "schedule=clr", "budget.epochs=6"],
                            lambda cache: _checkpointed_epoch("cells/*/checkpoint-round0.pt", cache) >= 2)
     assert "resuming after epoch" in log
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_a_cell_killed_with_sigkill_during_baseline_training_resumes_to_the_uninterrupted_record(tmp_path):
     log = _kill_and_resume(tmp_path, [*KILLABLE, "schedule=ft", "budget.epochs=1"],
                            lambda cache: _checkpointed_epoch("baselines/*/checkpoint.pt", cache) >= 2)
     assert "baseline: resuming after epoch 2 of 4" in log or "baseline: resuming after epoch 3 of 4" in log
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_a_cell_killed_with_sigkill_between_iterative_rounds_resumes_to_the_uninterrupted_record(tmp_path):
     log = _kill_and_resume(tmp_path, [*KILLABLE, "schedule=lrw", "budget.epochs=2", "pruner.rounds=3"],
                            lambda cache: bool(list(cache.glob("cells/*/round0.pt"))))
     assert "iterative pruning: resuming after round" in log
 
 
+@pytest.mark.cell
 def test_a_corrupt_checkpoint_is_reported_and_recomputed(tiny_cfg, tmp_path, caplog):
     cfg = tiny_cfg("schedule=ft")
     first = run_cell(cfg, tmp_path / "a").as_dict()
@@ -170,7 +176,7 @@ def test_a_corrupt_checkpoint_is_reported_and_recomputed(tiny_cfg, tmp_path, cap
     assert load_checkpoint(base_file) is not None
 
 
-@pytest.mark.slow
+@pytest.mark.cell
 def test_iterative_pruning_records_every_round(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg("pruner=mwp", "pruner.sparsity=0.3", "pruner.rounds=3", "budget.epochs=1"), tmp_path / "o").as_dict()
     rounds = record["rounds"]
@@ -195,6 +201,7 @@ def test_sweep_plan_counts_shared_stages_once():
                       "epochs_to_train": 12 + 4 * 6}  # the demo: E = 12, T = 6
 
 
+@pytest.mark.subprocess
 def test_an_unwritable_output_folder_fails_with_a_clear_message(tmp_path):
     blocked = tmp_path / "ro"
     blocked.mkdir()

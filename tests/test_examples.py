@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from tests.conftest import REPO
 
 DOC = REPO / "docs" / "bring_your_own_method.md"
@@ -20,6 +22,9 @@ def documented_command() -> str:
     return block.group(1).strip()
 
 
+@pytest.mark.cell
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_the_documented_custom_pruner_sweep_runs_all_four_schedules(tmp_path):
     # The command is relative to the repository root: give it one whose cache and outputs are this test's.
     for name in ("benchmark", "conf", "examples"):

@@ -29,7 +29,7 @@ def _loader() -> DeviceLoader:
     return DeviceLoader(split, 64, torch.device("cpu"), augment=True, seed=1)
 
 
-@pytest.mark.slow
+@pytest.mark.compile
 @pytest.mark.parametrize("precision,rel", [("fp32", 1e-3), ("bf16", 1e-2)])
 def test_compiled_training_matches_eager_training(tmp_path, precision, rel):
     """Two epochs through torch.compile (about 30 s of compilation on 2 cores) against the same

@@ -1,7 +1,9 @@
-"""The grid sweeper (Hydra's basic sweeper with ``exclude``) and the findings preset's grid."""
+"""The grid sweeper (Hydra's basic sweeper with ``exclude`` and ``attach``), its one-line refusals
+of rules that can never match, and the findings preset's grid."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hydra_plugins.benchmark_launchers.grid_sweeper import attached, excluded
+from benchmark.errors import ConfigError
+from hydra_plugins.benchmark_launchers.grid_sweeper import attached, attachments, cells, excluded, exclusions
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,6 +43,8 @@ def test_an_attachment_adds_its_keys_to_the_matching_cells_only():
     assert attached(["pruner=mwp", "schedule=ft"], rules) == ["pruner=mwp", "schedule=ft"]
 
 
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_gradual_vs_oneshot_small_sets_agp_frequency_and_shares_baselines_with_findings_small(tmp_path):
     out = plan("+experiment=gradual_vs_oneshot_small", "seed.retrain=0", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -55,6 +60,8 @@ def test_gradual_vs_oneshot_small_sets_agp_frequency_and_shares_baselines_with_f
     assert {c["identity"]["baseline"] for c in cells} == {reference["identity"]["baseline"]}
 
 
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_findings_small_plans_claims_1_to_3_and_nothing_else(tmp_path):
     out = plan("+experiment=findings_small", "seed.retrain=0,1", cwd=tmp_path)  # 2 of its 3 seeds
     assert out.returncode == 0, out.stderr
@@ -73,18 +80,83 @@ def test_findings_small_plans_claims_1_to_3_and_nothing_else(tmp_path):
     assert len(baselines) == 1
 
 
-def test_an_exclusion_on_a_key_the_sweep_does_not_have_fails_in_one_line(tmp_path):
-    out = plan("+experiment=findings_small", "+hydra.sweeper.exclude=[{prunr.name: random}]", cwd=tmp_path)
-    assert out.returncode != 0
-    assert "hydra.sweeper.exclude: prunr.name is not a key of this sweep" in out.stderr
+# --- bad rules: one line each, naming the entry ----------------------------------------------------
+
+GRID = [list(cell) for cell in itertools.product(["pruner.name=l1", "pruner.name=random"],
+                                                 ["schedule=ft", "schedule=lrw"], ["seed.retrain=0"])]
 
 
-def test_an_attachment_without_when_and_set_or_on_an_unswept_key_fails_in_one_line(tmp_path):
-    out = plan("+experiment=findings_small", "+hydra.sweeper.attach=[{when: {pruner.name: l1}}]", cwd=tmp_path)
-    assert out.returncode != 0 and "hydra.sweeper.attach: each entry is {when:" in out.stderr
-    out = plan("+experiment=findings_small", "+hydra.sweeper.attach=[{when: {pruner: agp}, set: {pruner.frequency: 2}}]",
-               cwd=tmp_path)
-    assert out.returncode != 0 and "hydra.sweeper.attach: pruner is not a key of this sweep" in out.stderr
+def _refusal(exclude=(), attach=(), declared=None) -> str:
+    with pytest.raises(ConfigError) as error:
+        cells(GRID, exclusions(list(exclude)), attachments(list(attach)), declared)
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_a_rule_on_a_key_the_sweep_does_not_have_names_the_key_the_entry_and_the_keys():
+    assert _refusal(exclude=[{"prunr.name": "random"}]) == (
+        "hydra.sweeper.exclude: prunr.name is not a key of this sweep (entry {prunr.name: random}); "
+        "its keys: pruner.name, schedule, seed.retrain")
+    assert _refusal(attach=[{"when": {"pruner": "agp"}, "set": {"pruner.frequency": 2}}]).startswith(
+        "hydra.sweeper.attach: pruner is not a key of this sweep (entry {pruner: agp})")
+
+
+def test_a_value_the_sweep_never_takes_is_refused_unless_the_preset_lists_it():
+    """A typo would otherwise train the cells it meant to drop; a value the command line
+    narrowed away (`+experiment=findings_small pruner.name=l1`) is no typo."""
+    assert _refusal(exclude=[{"pruner.name": "randm", "schedule": "lrw"}]) == (
+        "hydra.sweeper.exclude: pruner.name=randm is not a value of this sweep "
+        "(entry {pruner.name: randm, schedule: lrw}); pruner.name takes: l1, random")
+    assert "schedule=slr is not a value" in _refusal(attach=[{"when": {"schedule": "slr"}, "set": {"a": 1}}])
+    narrowed = cells(GRID, exclusions([{"pruner.name": "mwp"}]), [], {"pruner.name": ["l1", "mwp", "random"]})
+    assert narrowed == GRID
+
+
+def test_an_exclusion_of_every_cell_is_refused():
+    assert _refusal(exclude=[{"seed.retrain": 0}]) == (
+        "hydra.sweeper.exclude removes every cell of the sweep (all 4): {seed.retrain: 0}")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("random", "hydra.sweeper.exclude: entry random is not a partial assignment; write {key: value, ...}"),
+    ({}, "hydra.sweeper.exclude: entry {} is not a partial assignment"),
+    ({"schedule": ["lrw", "slr"]}, "hydra.sweeper.exclude: entry {schedule: [lrw, slr]} gives schedule the value [lrw, slr]"),
+])
+def test_a_malformed_exclusion_names_the_entry(entry, message):
+    assert _refusal(exclude=[entry]).startswith(message)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"when": {"pruner.name": "l1"}}, "hydra.sweeper.attach: each entry is {when: {key: value}, set: {key: value}}, "
+                                      "not {when: {pruner.name: l1}}"),
+    ("pruner.frequency=20", "hydra.sweeper.attach: each entry is {when:"),
+    ({"when": "l1", "set": {"a": 1}}, "hydra.sweeper.attach (when): entry {when: l1, set: {a: 1}} is not a partial"),
+    ({"when": {"pruner.name": "l1"}, "set": {"a": [1, 2]}}, "hydra.sweeper.attach (set): entry {when: {pruner.name: l1}, "
+                                                            "set: {a: [1, 2]}} gives a the value [1, 2]"),
+])
+def test_a_malformed_attachment_names_the_entry(entry, message):
+    assert _refusal(attach=[entry]).startswith(message)
+
+
+def test_yaml_scalars_match_the_overrides_as_hydra_spells_them():
+    jobs = [["fast=true", "budget.fraction=0.5", "x=null"], ["fast=false", "budget.fraction=0.5", "x=null"]]
+    assert cells(jobs, exclusions([{"fast": True, "budget.fraction": 0.5, "x": None}]), []) == [jobs[1]]
+
+
+@pytest.mark.sweep
+@pytest.mark.subprocess
+@pytest.mark.parametrize("rule, message", [
+    ("+hydra.sweeper.exclude=[{prunr.name: random}]", "error: hydra.sweeper.exclude: prunr.name is not a key of this sweep"),
+    ("+hydra.sweeper.exclude=[{pruner.name: randm, schedule: lrw}]", "error: hydra.sweeper.exclude: pruner.name=randm is "
+                                                                     "not a value of this sweep"),
+    ("+hydra.sweeper.attach=[{when: {pruner: agp}, set: {pruner.frequency: 2}}]",
+     "error: hydra.sweeper.attach: pruner is not a key of this sweep"),
+])
+def test_a_bad_rule_reaches_the_user_as_one_line_and_exit_status_2(tmp_path, rule, message):
+    out = plan("+experiment=findings_small", rule, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().startswith(message), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Launching" not in out.stdout + out.stderr, "refused before any cell is launched"
 
 
 @pytest.mark.parametrize("pruner", ["l1", "mwp", "random"])

@@ -70,7 +70,7 @@ def test_each_leaf_changes_exactly_its_stage_and_those_after_it(overrides):
     for key, value in leaves(plain):
         changed = OmegaConf.create(plain)
         OmegaConf.update(changed, key, _perturbed(value), merge=False)
-        if key in ("device", "fast") or key in FILES:  # enter as the precision, as file content: tested apart
+        if key in ("device", "fast", "precision") or key in FILES:  # enter as the precision (tests/test_precision.py), as file content: tested apart
             continue
         got = identity(changed, 40).as_dict()
         stage = next((HASHED[k] for k in HASHED if key == k or key.startswith(k + ".")), None)
@@ -83,7 +83,7 @@ def test_each_leaf_changes_exactly_its_stage_and_those_after_it(overrides):
 
 
 def test_precision_is_hashed_and_rounding_only_settings_are_not():
-    fp32 = identity(compose_config(["device=cpu"]), 40)
+    fp32 = identity(compose_config(["device=cpu", "precision=fp32"]), 40)  # auto is bf16 on a CPU with native bf16
     bf16 = identity(compose_config(["device=cuda", "fast=true"]), 40)  # an explicit device needs no GPU here
     cuda_fp32 = identity(compose_config(["device=cuda", "fast=false"]), 40)
     assert bf16.baseline != fp32.baseline and bf16.cell != fp32.cell, "a bf16 baseline is never reused by fp32"
@@ -96,6 +96,7 @@ def test_budget_spellings_name_one_cell():
     assert identity(compose_config(["budget=fraction", "budget.fraction=0.25"]), 40) == identity(compose_config([]), 40)
 
 
+@pytest.mark.cell
 def test_the_hashed_payload_lies_beside_each_artefact(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg("schedule=clr"), tmp_path / "out").as_dict()
     cache = tmp_path / "cache"

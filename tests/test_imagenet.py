@@ -59,6 +59,7 @@ def test_resnet50_pruning_keeps_residual_shapes(folder):
     assert plan["steps_per_epoch"] == 36 // 8 + 1  # 36 training images, batch 8
 
 
+@pytest.mark.cell
 def test_a_cell_trains_on_an_imagefolder(folder, tmp_path):
     cfg = compose_config([*SMALL, f"dataset.root={folder}", "model=resnet18", "pruner=l1", "pruner.ratio=0.5",
                           "schedule=clr", f"paths.cache={tmp_path / 'cache'}"])

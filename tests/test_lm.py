@@ -188,7 +188,7 @@ def test_masklora_merged_equals_the_adapter_model_and_keeps_the_sparsity():
 
 # --- cells, records, tables --------------------------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.cell
 def test_a_cell_trains_prunes_retrains_and_is_reused(tmp_path):
     from benchmark.cell import run_cell
 
@@ -291,6 +291,31 @@ def test_half_a_language_model_config_is_one_line(overrides, message):
         validate(compose_config(overrides))
 
 
+def test_local_files_compose_as_documented_load_per_split_and_enter_the_identity(tmp_path):
+    """`dataset.source=files dataset.files.train=[...]` (docs/language_models.md): each split's
+    text, here one token per byte; the files' content is part of the baseline's identity."""
+    from hydra.errors import ConfigCompositionException
+
+    from benchmark.identity import identity
+    from benchmark.lm.text import read_texts, tokenize
+
+    files = {split: tmp_path / f"{split}.txt" for split in ("train", "validation", "test")}
+    for split, path in files.items():
+        path.write_text(f"{split} one\n{split} two\n")
+    given = [f"dataset.files.{split}=[{path}]" for split, path in files.items()]
+    cfg = compose_config([*TINY_LM, "dataset.source=files", "dataset.tokenizer=bytes", *given])
+    assert {split: list(texts) for split, texts in read_texts(cfg.dataset).items()} == {
+        split: [f"{split} one", f"{split} two"] for split in files}
+    assert tokenize(iter(["ab", "c"]), cfg.dataset, None, 5) == [97, 98, 10, 99, 10]
+    before = identity(cfg, 1).baseline
+    files["test"].write_text("other text\n")
+    assert identity(cfg, 1).baseline != before
+    with pytest.raises(ConfigError, match=r"dataset.source=files needs dataset.files.validation \(a list"):
+        read_texts(compose_config([*TINY_LM, "dataset.source=files", given[0], given[2]]).dataset)
+    with pytest.raises(ConfigCompositionException, match="tran"):  # a misspelt split fails as it composes
+        compose_config([*TINY_LM, "dataset.files.tran=[a.txt]"])
+
+
 # --- resume after SIGKILL, W&B offline -----------------------------------------------------------
 
 # TINY_LM with epochs long enough (a few tenths of a second) for the kill to land mid-way.
@@ -298,7 +323,8 @@ KILLABLE_LM = [o for o in TINY_LM if not o.startswith(("recipe.epochs", "budget.
                                                        "wandb"))] + ["dataset.train_tokens=32768", "recipe.epochs=4"]
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_an_lm_cell_killed_during_lora_retraining_resumes_to_the_uninterrupted_record(tmp_path):
     """LoRA: the checkpoint holds the adapters (the trainable state) and the frozen pruned weights
     come back from the cached stage; all-parameter training is the dense test's loop below."""
@@ -309,7 +335,8 @@ def test_an_lm_cell_killed_during_lora_retraining_resumes_to_the_uninterrupted_r
     assert "resuming after epoch" in log
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_an_lm_cell_killed_during_dense_training_resumes_to_the_uninterrupted_record(tmp_path):
     from tests.test_engine import _checkpointed_epoch, _kill_and_resume
 

@@ -70,6 +70,7 @@ def _die() -> None:
     os._exit(7)
 
 
+@pytest.mark.subprocess
 def test_calls_run_at_once_in_separate_processes_placed_as_planned():
     cpus = sorted(os.sched_getaffinity(0))
     results = run_concurrently([lambda: _where_am_i("a"), lambda: _where_am_i("b")], cpus=cpus, gpus=["5", "6"])
@@ -82,11 +83,13 @@ def test_calls_run_at_once_in_separate_processes_placed_as_planned():
         assert result["gpu"] == placement.gpu
 
 
+@pytest.mark.subprocess
 def test_packed_calls_overlap_in_time(tmp_path):
     results = run_concurrently([lambda: _meet(str(tmp_path), "a", "b"), lambda: _meet(str(tmp_path), "b", "a")])
     assert results == ["a", "b"]
 
 
+@pytest.mark.subprocess
 def test_a_failing_or_dying_call_takes_only_its_own_slot():
     results = run_concurrently([_fail, _die, lambda: 42])
     assert isinstance(results[0], KeyError) and "bad cell" in str(results[0])
@@ -99,6 +102,7 @@ def _sleep_after_writing_pid(path: str) -> None:
     time.sleep(120)
 
 
+@pytest.mark.subprocess
 def test_an_interrupted_job_terminates_its_packed_processes(tmp_path):
     """What a preempted job does: its main process is interrupted (submitit's USR2 handler
     exits it) and no packed process may outlive it, or a requeued job would race it."""
@@ -166,7 +170,9 @@ def _cell_alone_on(cpus: tuple, *overrides: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_a_packed_sweep_gives_each_cell_the_record_it_gets_alone(tmp_path):
     out = _local_sweep(tmp_path, "hydra.launcher.cells_per_job=2", "schedule=ft,lrw,clr")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -183,7 +189,9 @@ def test_a_packed_sweep_gives_each_cell_the_record_it_gets_alone(tmp_path):
     assert done["lrw"]["metrics"] == alone["metrics"]
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.sweep
+@pytest.mark.subprocess
 def test_a_failing_cell_fails_the_packed_sweep_and_spares_its_pack_mate(tmp_path):
     out = _local_sweep(tmp_path, "hydra.launcher.cells_per_job=2", "schedule=ft,lrw", "budget.epochs=3")
     assert out.returncode != 0

@@ -208,6 +208,7 @@ def test_new_options_enter_the_cell_identity_only_when_used():
     assert identity(compose_config(["bn_recalibration=0.1"]), 40).cell != base.cell
 
 
+@pytest.mark.cell
 def test_new_schedules_run_as_cells_on_one_cached_baseline(tiny_cfg, tmp_path):
     """WR, ALLR, Scratch-B, recorded LRW and CLR+KD with BN recalibration share one baseline and pruned model."""
     from benchmark.cell import run_cell

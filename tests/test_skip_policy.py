@@ -32,6 +32,7 @@ def _run(tmp_path, enforce: bool) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.subprocess
 def test_a_skip_fails_ci_unless_allowed(tmp_path):
     enforced = _run(tmp_path, enforce=True)
     assert enforced.returncode == 1, enforced.stdout

@@ -101,7 +101,17 @@ def _slurm_missing() -> str | None:
     return None
 
 
-cluster = pytest.mark.skipif(_slurm_missing() is not None, reason=str(_slurm_missing()))
+SLURM_MISSING = _slurm_missing()
+
+
+def cluster(test):
+    """A sweep of whole cells through the cluster: marked for what it needs, and skipped, saying
+    why, without a cluster."""
+    for mark in (pytest.mark.slurm, pytest.mark.sweep, pytest.mark.subprocess, pytest.mark.cell,
+                 pytest.mark.skipif(SLURM_MISSING is not None, reason=str(SLURM_MISSING))):
+        test = mark(test)
+    return test
+
 
 # Tiny cells with log lines (the preemption test reads them); 1 CPU per job, so two run at once.
 CELL = [*TINY_DATA, *[o for o in TINY if not o.startswith(("progress", "wandb"))], "progress=log"]

@@ -100,6 +100,7 @@ def test_every_allocation_reaches_the_requested_sparsity_exactly(allocation, nam
     assert len(layers) == 19 and (layers["conv1"] == 0.0) == (allocation == "uniform")
 
 
+@pytest.mark.cell
 def test_the_record_states_every_layers_sparsity(tiny_cfg, tmp_path):
     record = run_cell(tiny_cfg("pruner=mwp", "pruner.allocation=erk", "pruner.sparsity=0.8", "budget.epochs=1"),
                       tmp_path / "out").as_dict()
@@ -131,6 +132,7 @@ def test_agp_curve_by_hand():
     assert update_steps(PruningSpec("agp", start=0.1, end=0.5, frequency=7), 100) == [10, 17, 24, 31, 38, 45, 50]
 
 
+@pytest.mark.cell
 @pytest.mark.parametrize("schedule", ["ft", "clr"])
 def test_agp_updates_step_by_step_while_retraining(tiny_cfg, tmp_path, schedule):
     # 256 images / 64 = 4 steps per epoch, T = 2: 8 steps; end 0.75 -> step 6; dt = 2: 0, 2, 4, 6.
@@ -156,6 +158,7 @@ def test_nm_mask_by_hand():
     assert mask[0, :, 0, 0].tolist() == [0.0, 1.0, 0.0, 0.0] and mask[0, :, 0, 1].tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
+@pytest.mark.cell
 @pytest.mark.parametrize("n,m", [(2, 4), (4, 8)])
 def test_nm_holds_on_every_layer_after_retraining(tiny_cfg, tmp_path, n, m):
     record = run_cell(tiny_cfg("pruner=nm", f"pruner.n={n}", f"pruner.m={m}", "schedule=clr"), tmp_path / "out").as_dict()
@@ -217,7 +220,8 @@ def _sweep(tmp_path: Path, preset: str, *extra: str) -> subprocess.CompletedProc
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
 
 
-@pytest.mark.slow
+@pytest.mark.sweep
+@pytest.mark.subprocess
 @pytest.mark.parametrize("preset", sorted(PRESET_CELLS | SMALL_CELLS))
 def test_each_preset_plans_its_grid(tmp_path, preset):
     whole_set = ["dataset.train_subset=null"] if preset in SMALL_CELLS else []  # the tiny synthetic set is smaller
@@ -227,7 +231,9 @@ def test_each_preset_plans_its_grid(tmp_path, preset):
     assert not (tmp_path / "cache").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.sweep
+@pytest.mark.subprocess
 @pytest.mark.parametrize("preset", sorted(PRESET_CELLS))
 def test_each_preset_runs_shrunk_to_the_end(tmp_path, preset):
     """One seed of each preset's grid on tiny synthetic data: every cell finishes at its sparsity."""
@@ -247,7 +253,8 @@ def test_each_preset_runs_shrunk_to_the_end(tmp_path, preset):
         assert len(profiles) == 4
 
 
-@pytest.mark.slow
+@pytest.mark.cell
+@pytest.mark.subprocess
 def test_an_agp_cell_killed_mid_way_resumes_to_the_same_masks(tmp_path):
     from tests.test_engine import KILLABLE, _checkpointed_epoch, _kill_and_resume
 

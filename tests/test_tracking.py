@@ -68,13 +68,20 @@ def test_a_failing_cell_keeps_its_own_error_and_marks_the_run_failed(monkeypatch
     assert finished[-1] == 0
 
 
-def test_tracker_without_run_is_a_no_op():
-    tracker = Tracker()
-    tracker.log({"a": 1})
-    tracker.summarise({"a": 1})
-    tracker.close(None)
+def test_disabled_tracking_never_touches_wandb_and_writes_nothing(monkeypatch, tmp_path):
+    def refuse(**kwargs):
+        raise AssertionError("wandb.init called with wandb.mode=disabled")
+
+    monkeypatch.setitem(sys.modules, "wandb", SimpleNamespace(init=refuse, Settings=refuse, teardown=refuse))
+    disabled = SimpleNamespace(mode="disabled", project="p", entity=None, init_timeout=1.0)
+    with tracked(disabled, {"a": 1}, "n", "g", "cell-x", tmp_path / "run") as tracker:
+        assert isinstance(tracker, Tracker) and tracker.run is None
+        tracker.log({"retrain/epoch": 1})
+        tracker.summarise({"status": "finished"})
+    assert not (tmp_path / "run").exists(), "no W&B folder without W&B"
 
 
+@pytest.mark.subprocess
 def test_online_without_network_logs_offline_under_the_cell_id(monkeypatch, tmp_path):
     for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))

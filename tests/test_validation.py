@@ -3,15 +3,17 @@ of bad inputs, each one line naming the key, the value and what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from benchmark import validation
 from benchmark.cell import validate
 from benchmark.errors import ConfigError
-from benchmark.schema import BenchmarkConf
+from benchmark.schema import BenchmarkConf, BudgetConf
 from tests.conftest import CONF, REPO, compose_config
 
 CLR, SLR, STEP, SYN = "schedule=clr", "schedule=slr", "schedule=he2019", "dataset=synthetic"
@@ -85,9 +87,24 @@ GOOD += [["schedule=he2019", "budget.epochs=90"], ["pruner.ratio=0"], ["recipe.m
          [SYN, "dataset.val_size=500", "dataset.train_subset=4500"], ["seed.retrain=4294967296"]]
 
 
+def _swept_budgets(overrides: list) -> list:
+    """The budgets a preset's sweep lists (``budget.epochs: 40,56,...``), as budget groups."""
+    if not overrides[0].startswith("+experiment="):
+        return []
+    preset = OmegaConf.load(CONF / "experiment" / f"{overrides[0].split('=')[1]}.yaml")
+    params = OmegaConf.select(preset, "hydra.sweeper.params") or {}
+    return [BudgetConf(**{key.split(".")[1]: float(value) if key.endswith("fraction") else int(value)})
+            for key in ("budget.epochs", "budget.fraction") if key in params for value in str(params[key]).split(",")]
+
+
 @pytest.mark.parametrize("overrides", GOOD, ids=str)
-def test_every_preset_and_edge_value_passes(overrides):
-    assert validate(compose_config(overrides)) > 0
+def test_every_preset_and_edge_value_passes_at_every_budget_it_sweeps(overrides):
+    """The checks return T in epochs: the composed budget's, and that of each budget the preset
+    sweeps, with the recipe and schedule the preset composes (T <= E where the schedule rewinds)."""
+    cfg = compose_config(overrides)
+    for budget in [cfg.budget, *_swept_budgets(overrides)]:
+        epochs = budget.epochs if budget.epochs is not None else round(budget.fraction * cfg.recipe.epochs)
+        assert validate(dataclasses.replace(cfg, budget=budget)) == epochs, budget
 
 
 def test_every_domain_lives_on_a_schema_field_and_the_walk_finds_them():
@@ -100,6 +117,7 @@ def test_every_domain_lives_on_a_schema_field_and_the_walk_finds_them():
     assert BenchmarkConf.__dataclass_fields__["mode"].metadata["domain"].choices == ("run", "plan")
 
 
+@pytest.mark.subprocess
 def test_the_entry_point_prints_the_one_line_and_exits_2_before_training(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "benchmark" / "run.py"), "pruner.ratio=1.5",
                            f"paths.cache={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'out'}"],

@@ -14,8 +14,9 @@ def fingerprints(cfg: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     SHA-256 (their paths are hashed too, as config leaves); the LM pruners name no files."""
     found = weights_fingerprint(cfg.model)
     if cfg.dataset.source == "files":
+        given = {split: getattr(cfg.dataset.files, split) for split in ("test", "train", "validation")}
         found["corpus"] = {split: [sha256_file(f, f"dataset.files.{split}") for f in files]
-                           for split, files in sorted(cfg.dataset.files.items())}
+                           for split, files in given.items() if files}
     return found, {}
 
 

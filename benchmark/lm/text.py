@@ -22,13 +22,13 @@ def read_texts(dataset: TextDatasetConf) -> Dict[str, Iterable[str]]:
             raise ConfigError(f"dataset.path={dataset.path!r} (subset {dataset.subset!r}) does not load: "
                               f"{' '.join(str(error).split())[:200]}") from None
     else:
-        missing = [s for s in ("train", "validation", "test") if not dataset.files.get(s)]
+        files = {split: list(getattr(dataset.files, split)) for split in ("train", "validation", "test")}
+        missing = [split for split, names in files.items() if not names]
         if missing:
             raise ConfigError(f"dataset.source=files needs dataset.files.{missing[0]} (a list of .txt or .json files)")
-        first = dataset.files["train"][0]
-        builder = "json" if first.endswith((".json", ".jsonl")) else "text"
+        builder = "json" if files["train"][0].endswith((".json", ".jsonl")) else "text"
         try:
-            loaded = datasets.load_dataset(builder, data_files={s: list(f) for s, f in dataset.files.items()})
+            loaded = datasets.load_dataset(builder, data_files=files)
         except Exception as error:
             raise ConfigError(f"dataset.files do not load as {builder}: {' '.join(str(error).split())[:200]}") from None
     texts = {}
