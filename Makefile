@@ -4,7 +4,7 @@ SWEEP ?= outputs
 CIFAR_ROOT ?= data
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo demo-lm test test-fast tables report findings findings-long sparsity plan bench clean slurm-up slurm-down
+.PHONY: install demo demo-lm test test-fast tables report findings findings-long sparsity plan bench bench-precision clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test,lm]"
@@ -51,6 +51,10 @@ sparsity:  ## gradual_vs_oneshot_small and allocation_ablation_small on real CIF
 
 bench:  ## training images/s: the suite's pipeline vs the reference DataLoader, into results/bench.{md,json}
 	$(PYTHON) -m benchmark.speed.bench --out results
+
+bench-precision:  ## fp32 against bf16 autocast, alternating in one process, for the scale models (results/bench_precision/); then the time to a test accuracy on real CIFAR-10 in $(CIFAR_ROOT) at each precision
+	$(PYTHON) -m benchmark.speed.bench --models resnet20,resnet56,vgg16 --pack 0 --demo-seeds "" --out results/bench_precision
+	$(PYTHON) -m benchmark.speed.time_to_accuracy --root $(CIFAR_ROOT) --out results/bench_precision
 
 plan:  ## what the default cell would compute, without training
 	$(PYTHON) benchmark/run.py mode=plan

@@ -22,7 +22,7 @@ from torch import nn
 
 from benchmark import distributed, lm, preparation, pruning, stages
 from benchmark.artefacts import atomic_save, load_checkpoint
-from benchmark.convergence import baseline_summary
+from benchmark.retraining.convergence import baseline_summary
 from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
 from benchmark.identity import identity, payload_file

@@ -70,7 +70,7 @@ EXCLUDED: Dict[str, str] = {
     "compile_min_steps": "whether a stage's step is compiled (torch.compile): " + _ROUNDING,
     "deterministic": "deterministic kernels choose the order of sums: " + _ROUNDING,
     "latency": "the forward-latency measurement protocol: a speed reading, not a training result",
-    "convergence": "the rule that judges the baseline's history (benchmark.convergence): a verdict, not what is trained",
+    "convergence": "the rule that judges the baseline's history (benchmark.retraining.convergence): a verdict, not what is trained",
     "wandb": "logging only",
     "progress": "display only",
     "plan": "plan mode's output format and its assumed GPU throughput",

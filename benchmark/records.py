@@ -59,7 +59,7 @@ class CellRecord:
     seconds: Dict[str, float] = field(default_factory=dict)
     diverged: Optional[Dict[str, Any]] = None  # {"stage", "epoch"[, "round"]} when status == diverged
     rounds: Optional[List[Dict[str, Any]]] = None  # iterative pruning: one entry per round
-    baseline: Optional[Dict[str, Any]] = None  # the dense baseline's curve and convergence verdict (benchmark.convergence)
+    baseline: Optional[Dict[str, Any]] = None  # the dense baseline's curve and convergence verdict (benchmark.retraining.convergence)
 
     @property
     def done(self) -> bool:

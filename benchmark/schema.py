@@ -448,7 +448,7 @@ class PlanConf:
 
 @dataclass
 class ConvergenceConf:
-    """The rule that calls a dense baseline converged (benchmark.convergence): a verdict recorded
+    """The rule that calls a dense baseline converged (benchmark.retraining.convergence): a verdict recorded
     beside the results, never a change to what is trained."""
 
     final_fraction: float = ranged(0.25, low=0, high=1, low_open=True)  # the final window, as a fraction of E

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.convergence import assess, fitted_change
+from benchmark.retraining.convergence import assess, fitted_change
 from benchmark.schema import ConvergenceConf, RecipeConf
 
 # E = 8, x0.1 at 4 and 6: the last rate 0.001 runs epochs 6 and 7, the final quarter (2 epochs).

@@ -97,3 +97,20 @@ def test_a_bf16_cpu_step_trains_with_batchnorm_statistics_in_fp32():
     assert bn.running_mean.dtype == bn.running_var.dtype == bn.weight.dtype == torch.float32
     assert bn.running_mean.abs().sum() > 0  # the statistics were updated
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_plan_mode_prices_a_cell_at_the_rate_of_the_precision_it_will_run(tmp_path):
+    import json
+
+    from benchmark.speed.throughput import cell_throughput
+
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"meta": {"threads": 2}, "rows": [
+        {"model": "resnet56", "suite_img_s": 300.0, "fp32_img_s": 200.0, "bf16_img_s": 350.0}]}))
+    rate = {p: cell_throughput(compose_config(["device=cpu", f"precision={p}"]), bench) for p in ("fp32", "bf16")}
+    assert (rate["fp32"]["cpu_images_per_s"], rate["fp32"]["cpu_precision"]) == (200.0, "fp32")
+    assert (rate["bf16"]["cpu_images_per_s"], rate["bf16"]["cpu_precision"]) == (350.0, "bf16")
+    old = tmp_path / "old.json"  # a bench file from before both precisions were timed: fp32 only
+    old.write_text(json.dumps({"meta": {"threads": 2}, "rows": [{"model": "resnet56", "suite_img_s": 300.0}]}))
+    assert cell_throughput(compose_config(["device=cpu", "precision=fp32"]), old)["cpu_images_per_s"] == 300.0
+    assert cell_throughput(compose_config(["device=cpu", "precision=bf16"]), old)["cpu_images_per_s"] is None

@@ -2,7 +2,7 @@
 how do the effect sizes compare with the paper's at the same relative budget?
 
 - :func:`baseline_views`: one entry per distinct dense baseline (its seed, training curve as an
-  inline SVG figure, the convergence figures and verdict of :mod:`benchmark.convergence`, as the
+  inline SVG figure, the convergence figures and verdict of :mod:`benchmark.retraining.convergence`, as the
   record carries them).
 - :func:`regime_note`: what a claim's row says beside its verdict when any of its baselines is
   not converged (or its records predate the verdict).

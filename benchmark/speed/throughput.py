@@ -33,6 +33,8 @@ GPU_IMAGES_PER_S: Dict[str, float] = {
 UNKNOWN_GPU_IMAGES_PER_S = 2_000.0  # a model not in the table (a custom one)
 EVALUATION_COST = 1 / 3  # of a training image
 BENCH = Path(__file__).resolve().parents[2] / "results" / "bench.json"
+# make bench's rates at both precisions where measured (fp32_img_s, bf16_img_s): read first.
+PRECISION_BENCH = BENCH.parent / "bench_precision" / "bench.json"
 TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000, "imagenet": 50_000}  # synthetic: dataset.test_size
 
 
@@ -64,7 +66,10 @@ def cell_throughput(cfg: BenchmarkConf, bench: Path = BENCH) -> Dict[str, Any]:
     from benchmark.fastpath import precision  # what the cell would run at on this CPU
 
     arithmetic = precision(torch.device("cpu"), cfg.fast, cfg.precision)
-    cpu = _measured_cpu(name, bench, arithmetic) if cfg.model.width == 1.0 else None
+    cpu = None
+    if cfg.model.width == 1.0:
+        sources = [PRECISION_BENCH, bench] if bench == BENCH else [bench]
+        cpu = next((rate for rate in (_measured_cpu(name, path, arithmetic) for path in sources) if rate), None)
     test = getattr(cfg.dataset, "test_size", None) or TEST_IMAGES.get(cfg.dataset.name, 0)
     return {"model": name, "train_images": train_length(cfg.dataset), "val_images": cfg.dataset.val_size,
             "test_images": test, "gpu_images_per_s": gpu, "gpu_measured": override is not None,
