@@ -73,7 +73,7 @@ def run_precision(cfg: Any, precision: str, target: float) -> Dict[str, Any]:
 
 def to_markdown(result: Dict[str, Any]) -> str:
     meta = result["meta"]
-    lines = [f"# Time to {meta['target']:g}% test top-1: ResNet-20 on real CIFAR-10 ({meta['scale']})", "",
+    lines = [f"# Time to {meta['target']:g}% test top-1: {meta['model']} on {meta['dataset']} ({meta['scale']})", "",
              "| precision | epochs to target | training seconds to target | final test top-1 | seconds per epoch |",
              "|---|---|---|---|---|"]
     for run in result["runs"]:
@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = compose_cfg([*overrides, f"dataset.root={args.root}", "dataset.download=false", "device=cpu"])
     load_before = [round(x, 2) for x in os.getloadavg()]
     runs = [run_precision(cfg, p, args.target) for p in args.precisions.split(",")]
-    meta = {"target": args.target, "scale": " ".join(overrides), "cpu_model": cpu_model(),
+    meta = {"target": args.target, "scale": " ".join(overrides), "model": cfg.model.name, "dataset": cfg.dataset.name,
+            "cpu_model": cpu_model(),
             **{f"cpu_{k}": v for k, v in cpu_capability().items()}, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "load_before": load_before,
             "load_after": [round(x, 2) for x in os.getloadavg()], "argv": list(argv if argv is not None else sys.argv[1:])}
