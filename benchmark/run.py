@@ -25,7 +25,12 @@ except ModuleNotFoundError as missing:  # `python benchmark/run.py` from a clone
     sys.exit('error: the package benchmark is not installed; run `make install` (pip install -e ".[test,lm]") first')
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+# An absolute path: Hydra resolves a relative one against the calling module, which for the console
+# script is the package (benchmark.run), not this file's folder.
+CONF = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF, config_name="config")
 def main(cfg: DictConfig) -> float | dict | None:
     """Run or plan one cell; return its final test top-1 (the sweep's headline metric),
     or in plan mode the plan (which ``benchmark.launch.sweep_callbacks.PlanSummary`` totals over a sweep)."""

@@ -30,8 +30,8 @@ def _loader() -> DeviceLoader:
 
 
 @pytest.mark.compile
-@pytest.mark.parametrize("precision,rel", [("fp32", 1e-3), ("bf16", 1e-2)])
-def test_compiled_training_matches_eager_training(tmp_path, precision, rel):
+@pytest.mark.parametrize("precision,rel,apart", [("fp32", 1e-3, 0.1), ("bf16", 1e-2, 0.3)])
+def test_compiled_training_matches_eager_training(tmp_path, precision, rel, apart):
     """Two epochs through torch.compile (about 30 s of compilation on 2 cores) against the same
     two epochs eagerly, at each precision: losses and weights agree to that precision's rounding
     (bf16 keeps 8 bits of mantissa), and the checkpoint holds the plain model's keys, so it loads
@@ -46,9 +46,10 @@ def test_compiled_training_matches_eager_training(tmp_path, precision, rel):
     losses = [[row["train_loss"] for row in r.history] for r in (a, b)]
     assert losses[0] == pytest.approx(losses[1], rel=rel)
     # Ten SGD steps amplify rounding differences element-wise; the trajectories agree as a whole:
-    # the two end points lie far closer to each other than to where training started.
+    # the two end points lie far closer to each other than to where training started (bf16's
+    # 8-bit mantissa leaves them further apart: measured 0.15 of the distance travelled).
     flat = [torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (eager, compiled, _tiny_model())]
-    assert (flat[0] - flat[1]).norm() < 0.1 * (flat[0] - flat[2]).norm()
+    assert (flat[0] - flat[1]).norm() < apart * (flat[0] - flat[2]).norm()
     saved = load_checkpoint(tmp_path / "compiled.pt")
     assert set(saved["model"]) == set(eager.state_dict())
 

@@ -52,7 +52,7 @@ def test_a_cached_baseline_costs_nothing(plans):
 def test_without_an_override_the_gpu_rate_is_the_stated_estimate_and_the_cpu_rate_is_measured(tmp_path):
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"meta": {"threads": 4}, "rows": [{"model": "resnet20", "suite_img_s": 500.0}]}))
-    cfg = compose_config(["+experiment=findings_small"])
+    cfg = compose_config(["+experiment=findings_small", "precision=fp32"])  # a bench file of fp32 rates only
     rate = throughput.cell_throughput(cfg, bench)
     assert rate["gpu_images_per_s"] == throughput.GPU_IMAGES_PER_S["resnet20"] and not rate["gpu_measured"]
     assert (rate["train_images"], rate["test_images"], rate["cpu_images_per_s"], rate["cpu_threads"]) == (5000, 10_000, 500.0, 4)
@@ -60,6 +60,6 @@ def test_without_an_override_the_gpu_rate_is_the_stated_estimate_and_the_cpu_rat
     total = throughput.sweep_hours([(throughput.stage_images(rate, 3), rate)])
     assert total["cpu_hours"] == pytest.approx(images / 500 / 3600)
     text = throughput.describe_hours(total)
-    assert "img/s per GPU, estimated)" in text and "(at 500 img/s measured on 4 threads, results/bench.json)" in text
-    half = throughput.cell_throughput(compose_config(["+experiment=findings_small", "model.width=0.5"]), bench)
+    assert "img/s per GPU, estimated)" in text and "(at 500 img/s fp32 measured on 4 threads, results/bench.json)" in text
+    half = throughput.cell_throughput(compose_config(["+experiment=findings_small", "precision=fp32", "model.width=0.5"]), bench)
     assert half["cpu_images_per_s"] is None  # measured only at full width
