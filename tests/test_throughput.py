@@ -60,6 +60,6 @@ def test_without_an_override_the_gpu_rate_is_the_stated_estimate_and_the_cpu_rat
     total = throughput.sweep_hours([(throughput.stage_images(rate, 3), rate)])
     assert total["cpu_hours"] == pytest.approx(images / 500 / 3600)
     text = throughput.describe_hours(total)
-    assert "img/s per GPU, estimated)" in text and "(at 500 img/s fp32 measured on 4 threads, results/bench.json)" in text
+    assert "img/s per GPU, estimated)" in text and "(at 500 img/s fp32 measured on 4 threads by make bench)" in text
     half = throughput.cell_throughput(compose_config(["+experiment=findings_small", "precision=fp32", "model.width=0.5"]), bench)
     assert half["cpu_images_per_s"] is None  # measured only at full width

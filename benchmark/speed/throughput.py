@@ -106,5 +106,5 @@ def describe_hours(hours: Dict[str, Any]) -> str:
     cpu = "/".join(f"{r[0]:,.0f}" for r in hours["cpu_rates"])
     threads = "/".join(str(r[1]) for r in hours["cpu_rates"])
     arithmetic = "/".join(sorted({r[2] if len(r) > 2 else "fp32" for r in hours["cpu_rates"]}))
-    return text + (f", CPU-hours ~{hours['cpu_hours']:.3g} (at {cpu} img/s {arithmetic} measured on {threads} threads, "
-                   "results/bench.json)")
+    return text + (f", CPU-hours ~{hours['cpu_hours']:.3g} (at {cpu} img/s {arithmetic} measured on {threads} threads "
+                   "by make bench)")
