@@ -39,14 +39,9 @@ def package_versions() -> Dict[str, Optional[str]]:
 
 def cpu_model() -> str:
     """The CPU's marketing name (/proc/cpuinfo's ``model name``), or the machine type where that is absent."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from benchmark.fastpath import cpuinfo
+
+    return cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def device_description(device: torch.device) -> Dict[str, Any]:

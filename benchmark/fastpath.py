@@ -36,12 +36,16 @@ PRECISIONS = ("auto", "fp32", "bf16")
 _CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names of the native bf16 instructions
 
 
-def _cpuinfo_flags() -> set:
+def cpuinfo(field: str) -> str | None:
+    """The first ``field`` of /proc/cpuinfo (``model name``, ``flags``), or None where there is none."""
     try:
         with open("/proc/cpuinfo") as handle:
-            return {flag for line in handle if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+            for line in handle:
+                if line.split(":", 1)[0].strip() == field:
+                    return line.split(":", 1)[1].strip()
     except OSError:
-        return set()
+        pass
+    return None
 
 
 @lru_cache(maxsize=None)
@@ -52,7 +56,7 @@ def native_cpu_bf16() -> bool:
         check = getattr(torch.cpu, probe, None)
         if check is not None and check():
             return True
-    return bool(_cpuinfo_flags() & set(_CPU_FLAGS))
+    return bool(set((cpuinfo("flags") or "").split()) & set(_CPU_FLAGS))
 
 
 def cpu_capability() -> Dict[str, Any]:

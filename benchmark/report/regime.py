@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
-from benchmark.report import published
+from benchmark.report.claims import published_gains
 
 CONVERGED = "baseline.convergence.converged"
 PAPER_E = 160
@@ -97,15 +97,9 @@ def _paper_ts(fraction: float) -> List[int]:
 def paper_gains(schedule: str, fraction: float) -> List[Dict[str, Any]]:
     """The paper's gain of ``schedule`` over FT (points, L1-pruned CIFAR-10 networks) at the
     budgets matching ``fraction`` of E: one entry per network and budget."""
-    paper = published.load("cifar10_accuracy_change")
-    table = paper.pivot_table(index=["model", "variant", "T"], columns="schedule", values="delta")
-    entries = []
-    for (model, variant), name in NETWORKS.items():
-        for t in _paper_ts(fraction):
-            if (model, variant, t) in table.index:
-                row = table.loc[(model, variant, t)]
-                entries.append({"network": name, "T": t, "gain": round(float(row[schedule] - row["ft"]), 2)})
-    return entries
+    gaps = published_gains(schedule).set_index(["model", "variant", "T"])["gap"]
+    return [{"network": name, "T": t, "gain": round(float(gaps[(model, variant, t)]), 2)}
+            for (model, variant), name in NETWORKS.items() for t in _paper_ts(fraction) if (model, variant, t) in gaps.index]
 
 
 def paper_rows(schedule_rows: Sequence[Any], epochs: Dict[str, int]) -> List[Dict[str, Any]]:
