@@ -79,3 +79,13 @@ def test_every_record_carries_its_baselines_curve_verdict_and_the_cpu(tiny_cfg, 
     assert device["cpu_isa"] in ("DEFAULT", "AVX2", "AVX512", "AVX512_BF16", "AMX", "VSX", "ZVECTOR", "NO AVX")
     assert isinstance(device["cpu_native_bf16"], bool) and device["cpu_model"]
     assert record["environment"]["precision"] in ("fp32", "bf16")
+
+
+def test_a_language_model_cell_refuses_the_rule_it_would_ignore():
+    from benchmark.errors import ConfigError
+    from benchmark.validation import validate
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match=r"^convergence\.\*: .*language-model records carry none"):
+        validate(compose_config(["+experiment=demo_lm", "convergence.min_train_top1=90"]))
+    validate(compose_config(["+experiment=demo_lm"]))  # the defaults pass

@@ -114,3 +114,14 @@ def test_plan_mode_prices_a_cell_at_the_rate_of_the_precision_it_will_run(tmp_pa
     old.write_text(json.dumps({"meta": {"threads": 2}, "rows": [{"model": "resnet56", "suite_img_s": 300.0}]}))
     assert cell_throughput(compose_config(["device=cpu", "precision=fp32"]), old)["cpu_images_per_s"] == 300.0
     assert cell_throughput(compose_config(["device=cpu", "precision=bf16"]), old)["cpu_images_per_s"] is None
+
+
+def test_a_language_model_cell_refuses_bf16_its_loop_would_not_use():
+    from benchmark.errors import ConfigError
+    from benchmark.validation import validate
+
+    with pytest.raises(ConfigError, match=r"^precision=bf16: the language-model loop trains in fp32 only"):
+        validate(compose_config(["+experiment=demo_lm", "precision=bf16"]))
+    lm = identity(compose_config(["+experiment=demo_lm"]), 2)
+    assert lm.payloads["baseline"]["precision"] == "fp32"  # what its loop runs, on any device
+    assert identity(compose_config(["+experiment=demo_lm", "precision=fp32"]), 2) == lm

@@ -9,7 +9,7 @@ from __future__ import annotations
 from benchmark.errors import ConfigError
 from benchmark.lm import LM_PRUNERS, require
 from benchmark.lm.pruners import parse_pattern
-from benchmark.schema import BenchmarkConf, CausalLMConf, LMPrunerConf
+from benchmark.schema import BenchmarkConf, CausalLMConf, ConvergenceConf, LMPrunerConf
 
 
 def check_pairing(cfg: BenchmarkConf) -> None:
@@ -24,6 +24,9 @@ def check_pairing(cfg: BenchmarkConf) -> None:
         raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; dataset=text needs recipe=lm")
     if cfg.distill.name != "none" or cfg.bn_recalibration is not None or cfg.pruner.rounds != 1:
         raise ConfigError("distill, bn_recalibration and pruner.rounds > 1 are not implemented for language models")
+    if cfg.convergence != ConvergenceConf():
+        raise ConfigError("convergence.*: the convergence verdict judges image baselines' accuracy curves; "
+                          "language-model records carry none, so leave it at its defaults")
     if cfg.precision == "bf16":
         raise ConfigError("precision=bf16: the language-model loop trains in fp32 only (use precision=auto or fp32)")
 
