@@ -13,7 +13,9 @@ set -euo pipefail
 ROOT=${ROOT:-${TMPDIR:-/tmp}/slurm-ci}
 WITH_DBD=${WITH_DBD:-1}
 FAKE_GPUS=${FAKE_GPUS:-0}
-NCPU=$(nproc)
+# The node's CPUs, not this process's affinity: a shell pinned to one core (taskset) would
+# otherwise describe a 1-CPU node, and every job asking for 2 CPUs would wait forever.
+NCPU=$(nproc --all)
 MEM_MB=$(( $(awk '/MemTotal/{print $2}' /proc/meminfo) / 1024 - 1024 ))
 
 # 1. packages

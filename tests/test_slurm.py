@@ -160,6 +160,16 @@ def jobs_named(name: str) -> Iterator[str]:
         raise
 
 
+def need_cpus(n: int) -> None:
+    """Fail at once, saying why, when the node has fewer CPUs than a job of the test asks for: such
+    a job would wait in the queue until the sweep's timeout."""
+    out = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True, timeout=20).stdout.split()
+    have = max((int(c) for c in out if c.isdigit()), default=0)
+    if have < n:
+        pytest.fail(f"the Slurm node has {have} CPU(s) and this test's job needs {n}: scripts/slurm_up.sh "
+                    f"sizes the node by `nproc --all`; was the cluster started with another CONF?")
+
+
 def records(folder: Path) -> List[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.rglob("record.json"))]
 
@@ -264,6 +274,7 @@ def test_two_tasks_of_one_job_train_a_cell_data_parallel(tmp_path):
     """Multi-GPU layout on the CPU: two Slurm tasks of one job join one gloo process group,
     train the cell in lockstep, and rank 0 alone writes the record."""
     with jobs_named(f"ddp-{tmp_path.name}") as name:
+        need_cpus(2)
         proc = sweep(tmp_path, name, "schedule=clr", "hydra.launcher.tasks_per_node=2")
         log = finish(proc, tmp_path, timeout=420)
     assert proc.returncode == 0, log[-3000:]
@@ -281,6 +292,7 @@ def test_two_tasks_of_one_job_train_a_cell_data_parallel(tmp_path):
 def test_four_schedules_packed_into_one_job_share_it_and_each_leave_a_record(tmp_path):
     """cells_per_job=4: one Slurm job (2 CPUs) trains the four schedules of one pruned model at once."""
     with jobs_named(f"pack-{tmp_path.name}") as name:
+        need_cpus(2)
         proc = sweep(tmp_path, name, "schedule=ft,lrw,slr,clr", "hydra.launcher.cells_per_job=4",
                      "hydra.launcher.cpus_per_task=2")
         log = finish(proc, tmp_path, timeout=420)
@@ -300,6 +312,7 @@ def test_a_preempted_packed_job_resumes_every_cell_of_its_pack(tmp_path):
     long_cells = ["schedule=ft,clr", "budget.epochs=8", "dataset.train_size=512", "hydra.launcher.cells_per_job=2",
                   "hydra.launcher.cpus_per_task=2"]
     with jobs_named(f"packpre-{tmp_path.name}") as name:
+        need_cpus(2)
         proc = sweep(tmp_path, name, *long_cells)
         jobs = preempt_when_checkpointed(proc, tmp_path, name, checkpoints=2)
     for schedule in ("ft", "clr"):
