@@ -36,6 +36,17 @@ def test_identities_are_pinned():
     assert bf16["baseline"] == "base-60f848acff297416"
 
 
+def test_language_model_identities_are_pinned():
+    """The demo_lm cell's three identities, pinned before the language-model track moved onto the
+    one engine (issue 28): a change here orphans every cached LM stage and must say which leaves
+    left or joined the identity, and why."""
+    ft = identity(compose_config(["+experiment=demo_lm", "schedule=ft", "device=cpu"]), 2).as_dict()
+    assert ft == {"baseline": "base-d8f74bf55ca02669", "pruned": "prune-2100068c66a4bc7c", "cell": "cell-3ac71f87f059f353"}
+    # CUDA with the fast path on: still the fp32 identity the CPU gives (the LM loop trains in fp32).
+    cuda = identity(compose_config(["+experiment=demo_lm", "schedule=clr", "device=cuda", "fast=true"]), 2).as_dict()
+    assert cuda == {"baseline": "base-d8f74bf55ca02669", "pruned": "prune-2100068c66a4bc7c", "cell": "cell-834a719f0b3c00a3"}
+
+
 def test_identity_ignores_paths_logging_and_device_but_not_results():
     base = identity(compose_config([]), 40)
     same = identity(compose_config(["paths.cache=/elsewhere", "wandb.mode=disabled", "device=cpu", "progress=off",
