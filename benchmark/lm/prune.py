@@ -4,9 +4,10 @@ The calibration batches are the first ``pruner.calibration_samples`` training bl
 pruning seed. Wanda and SparseGPT see each block's inputs as they arrive *after* the blocks
 before it were pruned (both papers prune sequentially): for block b the model runs forward on
 the calibration batches with hooks on block b's linears, whose statistics (sum of X_j^2 for
-Wanda, X^T X for SparseGPT) then decide their masks. This reruns the pruned prefix for every
-block (O(L^2) block forwards, not the reference's O(L)); on the scales this suite runs it is
-the simple, exact choice. The output head and the embeddings are never pruned.
+Wanda; for SparseGPT the reference's running mean 2/n X^T X over the n calibration sequences)
+then decide their masks. This reruns the pruned prefix for every block (O(L^2) block forwards,
+not the reference's O(L)); on the scales this suite runs it is the simple, exact choice. The
+output head and the embeddings are never pruned.
 """
 
 from __future__ import annotations
@@ -52,17 +53,25 @@ def weight_rows(module: nn.Module) -> torch.Tensor:
 
 
 class _Statistics:
-    """Forward hooks gathering, per layer, sum_t X_tj^2 (Wanda) or X^T X (SparseGPT) over calibration tokens."""
+    """Forward hooks gathering, per layer, sum_t X_tj^2 over calibration tokens (Wanda) or SparseGPT's
+    H = 2/n X^T X over the n calibration sequences (:class:`pruners.Hessian`, the reference's running
+    mean: the same whatever the batch split)."""
 
     def __init__(self, layers: Dict[str, nn.Module], gram: bool) -> None:
         self.sums: Dict[str, torch.Tensor] = {}
+        self.hessians: Dict[str, pruners.Hessian] = {}
+        self.sequences = 0  # in the batch now running: every layer counts it, whatever shape its input has
         self.handles = [m.register_forward_hook(self._hook(name, gram)) for name, m in layers.items()]
 
     def _hook(self, name: str, gram: bool) -> Callable:
         def hook(module: nn.Module, inputs: Tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             x = inputs[0].detach().reshape(-1, inputs[0].shape[-1]).float()
-            value = x.t() @ x if gram else (x * x).sum(dim=0)
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
+            if gram:
+                self.hessians.setdefault(name, pruners.Hessian()).add(x, self.sequences)
+                self.sums[name] = self.hessians[name].H
+            else:
+                value = (x * x).sum(dim=0)
+                self.sums[name] = self.sums[name] + value if name in self.sums else value
         return hook
 
     def close(self) -> None:
@@ -75,6 +84,7 @@ def _calibrate(model: nn.Module, layers: Dict[str, nn.Module], batches: Iterable
     stats = _Statistics(layers, gram)
     try:
         for batch in batches:
+            stats.sequences = int(batch.shape[0]) if batch.dim() > 1 else 1
             model(input_ids=batch)
     finally:
         stats.close()
