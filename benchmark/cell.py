@@ -25,7 +25,8 @@ from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.retraining.convergence import baseline_summary
 from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import configure_backend, resolve_device
-from benchmark.identity import identity, payload_file
+from benchmark.identity import payload_file
+from benchmark.tasks import cell_identity
 from benchmark.models import build_model
 from benchmark.records import CellRecord, finish_cell, new_record, reductions, reuse_finished, write_record
 from benchmark.schema import BenchmarkConf, WandbConf
@@ -163,7 +164,7 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
         return run_lm_cell(cfg, output_dir)
     began = time.perf_counter()
     epochs = validate(cfg)
-    ident = identity(cfg, epochs)
+    ident = cell_identity(cfg, epochs)
     cell_dir = Path(cfg.paths.cache) / "cells" / ident.cell
     done = reuse_finished(cell_dir, output_dir)
     if done is not None:

@@ -27,7 +27,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -147,28 +147,15 @@ class Identity:
         return {"baseline": self.baseline, "pruned": self.pruned, "cell": self.cell}
 
 
-def precision_of(cfg: Any) -> str:
-    """The numeric precision the cell trains and evaluates in, by :func:`benchmark.fastpath.precision`."""
-    import torch
-
-    from benchmark.device import resolve_device
-    from benchmark.fastpath import precision
-
-    try:  # an explicit device needs no GPU here: plan mode on a login node names the job's cells
-        device = torch.device(cfg.device)
-    except RuntimeError:  # auto, or a bad name (a one-line error)
-        device = resolve_device(cfg.device)
-    if cfg.dataset.name == "text":  # the language-model loop (benchmark.lm.train) has no fast path: fp32
-        return "fp32"
-    return precision(device, cfg.fast, cfg.precision)
-
-
-def identity(cfg: Any, retrain_epochs: int, fingerprints: Optional[Callable[[Any], Tuple[Dict, Dict]]] = None) -> Identity:
+def identity(cfg: Any, retrain_epochs: int, *, fingerprints: Tuple[Dict[str, Any], Dict[str, Any]],
+             precision: str) -> Identity:
     """The three stage identities of one cell, each built on the one before. ``fingerprints``
-    replaces what the content of files adds (plan mode for weights not on this machine)."""
-    model_fp, pruner_fp = (fingerprints or _fingerprints)(cfg)
+    (what the baseline and the pruned model hash beyond the config: the content of the files and
+    callables they name) and ``precision`` (fp32 | bf16, what the cell computes in) come from the
+    cell's task (:func:`benchmark.tasks.cell_identity`)."""
+    model_fp, pruner_fp = fingerprints
     # Beyond the config: what a user's files and callables contain (empty for the built-ins).
-    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision_of(cfg)} | model_fp
+    baseline_payload = _stage_settings(cfg, "baseline") | {"precision": precision} | model_fp
     baseline = "base-" + digest(baseline_payload)
     pruned_payload = {"baseline": baseline} | _stage_settings(cfg, "pruned") | pruner_fp
     pruned = "prune-" + digest(pruned_payload)
@@ -176,19 +163,6 @@ def identity(cfg: Any, retrain_epochs: int, fingerprints: Optional[Callable[[Any
     cell = "cell-" + digest(cell_payload)
     payloads = {"baseline": baseline_payload, "pruned": pruned_payload, "cell": cell_payload}
     return Identity(baseline, pruned, cell, payloads)
-
-
-def _fingerprints(cfg: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """What the baseline and the pruned model hash beyond the config: a user's files and callables
-    (vision), or a language model's weights revision and the corpus files (:mod:`benchmark.lm.identity`)."""
-    if cfg.dataset.name == "text":
-        from benchmark.lm.identity import fingerprints
-
-        return fingerprints(cfg)
-    from benchmark import pruning
-    from benchmark.models.custom import model_fingerprint
-
-    return model_fingerprint(cfg.model), pruning.fingerprint(cfg.pruner)
 
 
 def payload_file(ident: Identity, stage: str) -> Dict[str, Any]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from hydra.core.config_store import ConfigStore
-from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import MISSING
 
 from benchmark.progress import MODES as PROGRESS_MODES
@@ -439,7 +438,7 @@ class WandbConf:
 class PlanConf:
     format: str = ranged("text", choices=("text", "json"))
     # Training img/s of one GPU for the GPU-hours estimate; null: the assumed per-model table in
-    # benchmark/speed/throughput.py (no GPU has been measured for this suite). Not part of any identity.
+    # benchmark/plan/cost.py (no GPU has been measured for this suite). Not part of any identity.
     gpu_images_per_s: Optional[float] = ranged(None, **POSITIVE)
     # Language models: GPU-hours are estimated as FLOPs / (gpu_tflops x mfu); an estimate, not a measurement.
     gpu_tflops: float = ranged(312.0, **POSITIVE)  # peak dense TFLOP/s of one GPU (A100 bf16: 312)
@@ -499,30 +498,9 @@ class BenchmarkConf:
     progress: str = ranged("auto", choices=PROGRESS_MODES)  # auto (bars on a terminal, log lines otherwise) | bar | log | off
 
 
-_PACKED = "hydra_plugins.benchmark_launchers.packed"
-
-
-@dataclass
-class PackedLocalConf(LocalQueueConf):
-    """hydra-submitit-launcher's local launcher, able to pack cells (hydra_plugins/benchmark_launchers)."""
-
-    _target_: str = f"{_PACKED}.PackedLocalLauncher"
-    cells_per_job: int = 1  # cells trained at once in one job, each in its own process
-
-
-@dataclass
-class PackedSlurmConf(SlurmQueueConf):
-    """hydra-submitit-launcher's Slurm launcher, able to pack cells (hydra_plugins/benchmark_launchers)."""
-
-    _target_: str = f"{_PACKED}.PackedSlurmLauncher"
-    cells_per_job: int = 1  # cells trained at once in one job (on its GPU), each in its own process
-
-
 def register_configs() -> None:
-    """Store every schema; called by the entry point, never at import time."""
-    from benchmark.launch.dirnames import register_resolvers
-
-    register_resolvers()
+    """Store every schema; called by the entry point, never at import time. (The launchers' schemas
+    and the ``dirname`` resolver of sweep folders are Hydra's side: hydra_plugins/benchmark_launchers.)"""
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=BenchmarkConf)
     cs.store(group="dataset", name="base_dataset", node=DatasetConf)
@@ -554,6 +532,3 @@ def register_configs() -> None:
     cs.store(group="budget", name="base_budget", node=BudgetConf)
     cs.store(group="seed", name="base_seed", node=SeedConf)
     cs.store(group="distill", name="base_distill", node=DistillConf)
-    # Launchers that can pack several cells into one job (hydra_plugins/benchmark_launchers).
-    cs.store(group="hydra/launcher", name="packed_local", node=PackedLocalConf, provider="benchmark")
-    cs.store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="benchmark")

@@ -7,7 +7,7 @@ import torch
 
 from benchmark import pruning, stages
 from benchmark.cell import run_cell
-from benchmark.identity import identity
+from benchmark.tasks import cell_identity
 from benchmark.models import build_model
 from benchmark.pruning.counting import count_params
 from benchmark.schema import ModelConf, MobileNetV2Conf, PrunerConf, ViTConf
@@ -48,7 +48,7 @@ def test_cell_trains_prunes_saves_and_reloads_the_identical_model(name, pruner, 
     assert record["status"] == "finished" and record["history"]
     assert record["model"]["params_after"] < record["model"]["params_before"]
     cpu = torch.device("cpu")
-    ident = identity(cfg, 1)
+    ident = cell_identity(cfg, 1)
     # The same pruning again, in memory, from the cached baseline...
     saved = torch.load(tmp_path / "cache" / "baselines" / ident.baseline / "model.pt", weights_only=True)
     expected = stages.dense_model(cfg, cpu)

@@ -15,7 +15,7 @@ import torch_pruning as tp
 from benchmark import pruning, stages
 from benchmark.cell import run_cell
 from benchmark.errors import ConfigError
-from benchmark.identity import identity
+from benchmark.tasks import cell_identity
 from benchmark.plan import plan_cell
 from benchmark.pruning.counting import count_params
 from benchmark.pruning.graph import example_input, prune_graph
@@ -48,10 +48,10 @@ def test_the_pruned_identity_follows_the_callable_source_and_kwargs(tiny_cfg, tm
     monkeypatch.chdir(tmp_path)
     write_module(tmp_path, "byom_ident", "def prune(model, x, batches, *, seed, k=1):\n    pass\n")
     base = ["pruner=custom", "pruner.function=byom_ident:prune"]
-    first = identity(tiny_cfg(*base), 2)
+    first = cell_identity(tiny_cfg(*base), 2)
     write_module(tmp_path, "byom_ident", "def prune(model, x, batches, *, seed, k=1):\n    return None\n")
-    edited = identity(tiny_cfg(*base), 2)
-    other_kwargs = identity(tiny_cfg(*base, "+pruner.kwargs.k=2"), 2)
+    edited = cell_identity(tiny_cfg(*base), 2)
+    other_kwargs = cell_identity(tiny_cfg(*base, "+pruner.kwargs.k=2"), 2)
     assert first.baseline == edited.baseline == other_kwargs.baseline
     assert len({first.pruned, edited.pruned, other_kwargs.pruned}) == 3
 
@@ -95,7 +95,7 @@ def test_a_bad_custom_pruner_is_one_line_naming_it(tiny_cfg, tmp_path, monkeypat
     cfg = tiny_cfg("pruner=custom", f"pruner.function={function}")
     with pytest.raises(ConfigError) as info:
         model = stages.dense_model(cfg, torch.device("cpu"))
-        identity(cfg, 2)
+        cell_identity(cfg, 2)
         pruning.prune(model, stages.pruning_spec(cfg, model), seed=0)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert function in str(info.value)
@@ -191,10 +191,10 @@ def test_the_checkpoint_identity_is_its_content_not_its_path(tiny_cfg, tmp_path)
     _, path = external_checkpoint(tiny_cfg, tmp_path)
     copy = tmp_path / "copy.pth"
     copy.write_bytes(path.read_bytes())
-    a, b = (identity(tiny_cfg("pruner=checkpoint", f"pruner.path={p}"), 2) for p in (path, copy))
+    a, b = (cell_identity(tiny_cfg("pruner=checkpoint", f"pruner.path={p}"), 2) for p in (path, copy))
     assert a == b
     copy.write_bytes(path.read_bytes() + b"\0")
-    assert identity(tiny_cfg("pruner=checkpoint", f"pruner.path={copy}"), 2).pruned != a.pruned
+    assert cell_identity(tiny_cfg("pruner=checkpoint", f"pruner.path={copy}"), 2).pruned != a.pruned
 
 
 def test_a_plain_state_dict_of_a_pruned_architecture_loads_through_its_target(tiny_cfg, tmp_path):

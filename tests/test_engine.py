@@ -16,7 +16,7 @@ import torch
 
 from benchmark.artefacts import load_checkpoint, locked
 from benchmark.cell import run_cell
-from benchmark.identity import identity
+from benchmark.tasks import cell_identity
 from benchmark.launch.sweep_callbacks import summarise
 from benchmark.plan import plan_cell
 from tests.conftest import REPO, TINY, TINY_DATA, compose_config
@@ -28,9 +28,9 @@ def test_identities_are_pinned():
     the demo's alone in issue 22, when its preset moved to 16x16 images: docs/reproducibility.md.)"""
     # fp32 on the CPU: what precision=auto resolved to on every CPU before issue 30, and still
     # does on one without native bf16 (tests/test_precision.py pins auto on one with it).
-    default = identity(compose_config(["device=cpu", "precision=fp32"]), 40).as_dict()
-    demo = identity(compose_config(["+experiment=demo", "schedule=ft", "device=cpu", "precision=fp32"]), 10).as_dict()
-    bf16 = identity(compose_config(["device=cuda"]), 40).as_dict()
+    default = cell_identity(compose_config(["device=cpu", "precision=fp32"]), 40).as_dict()
+    demo = cell_identity(compose_config(["+experiment=demo", "schedule=ft", "device=cpu", "precision=fp32"]), 10).as_dict()
+    bf16 = cell_identity(compose_config(["device=cuda"]), 40).as_dict()
     assert default == {"baseline": "base-1015a669a525c005", "pruned": "prune-2bb1e63352767ccc", "cell": "cell-009d67efa423e82b"}
     assert demo == {"baseline": "base-10256712672f4350", "pruned": "prune-b231e19d27059aca", "cell": "cell-03317de0e99a66bb"}
     assert bf16["baseline"] == "base-60f848acff297416"
@@ -40,22 +40,22 @@ def test_language_model_identities_are_pinned():
     """The demo_lm cell's three identities, pinned before the language-model track moved onto the
     one engine (issue 28): a change here orphans every cached LM stage and must say which leaves
     left or joined the identity, and why."""
-    ft = identity(compose_config(["+experiment=demo_lm", "schedule=ft", "device=cpu"]), 2).as_dict()
+    ft = cell_identity(compose_config(["+experiment=demo_lm", "schedule=ft", "device=cpu"]), 2).as_dict()
     assert ft == {"baseline": "base-d8f74bf55ca02669", "pruned": "prune-2100068c66a4bc7c", "cell": "cell-3ac71f87f059f353"}
     # CUDA with the fast path on: still the fp32 identity the CPU gives (the LM loop trains in fp32).
-    cuda = identity(compose_config(["+experiment=demo_lm", "schedule=clr", "device=cuda", "fast=true"]), 2).as_dict()
+    cuda = cell_identity(compose_config(["+experiment=demo_lm", "schedule=clr", "device=cuda", "fast=true"]), 2).as_dict()
     assert cuda == {"baseline": "base-d8f74bf55ca02669", "pruned": "prune-2100068c66a4bc7c", "cell": "cell-834a719f0b3c00a3"}
 
 
 def test_identity_ignores_paths_logging_and_device_but_not_results():
-    base = identity(compose_config([]), 40)
-    same = identity(compose_config(["paths.cache=/elsewhere", "wandb.mode=disabled", "device=cpu", "progress=off",
+    base = cell_identity(compose_config([]), 40)
+    same = cell_identity(compose_config(["paths.cache=/elsewhere", "wandb.mode=disabled", "device=cpu", "progress=off",
                                     "dataset.root=/data", "budget=fraction", "budget.fraction=0.25"]), 40)
     assert same == base
-    assert identity(compose_config(["seed.retrain=1"]), 40).baseline == base.baseline
-    assert identity(compose_config(["seed.retrain=1"]), 40).cell != base.cell
-    assert identity(compose_config(["seed.baseline=1"]), 40).baseline != base.baseline
-    assert identity(compose_config(["pruner.ratio=0.3"]), 40).pruned != base.pruned
+    assert cell_identity(compose_config(["seed.retrain=1"]), 40).baseline == base.baseline
+    assert cell_identity(compose_config(["seed.retrain=1"]), 40).cell != base.cell
+    assert cell_identity(compose_config(["seed.baseline=1"]), 40).baseline != base.baseline
+    assert cell_identity(compose_config(["pruner.ratio=0.3"]), 40).pruned != base.pruned
 
 
 def _weights_digest(path: Path) -> str:

@@ -11,7 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from benchmark.cell import run_cell
-from benchmark.identity import EXCLUDED, HASHED, digest, identity, leaves, unclassified
+from benchmark.identity import EXCLUDED, HASHED, digest, leaves, unclassified
+from benchmark.tasks import cell_identity
 from tests.conftest import CONF, compose_config
 
 GROUPS = ("dataset", "model", "recipe", "pruner", "schedule", "budget")
@@ -66,13 +67,13 @@ def test_each_leaf_changes_exactly_its_stage_and_those_after_it(overrides):
     """Changing a hashed leaf changes its stage's id and every later one, never an earlier one;
     changing an excluded leaf changes none."""
     plain = dataclasses.asdict(compose_config(overrides))
-    base = identity(OmegaConf.create(plain), 40).as_dict()
+    base = cell_identity(OmegaConf.create(plain), 40).as_dict()
     for key, value in leaves(plain):
         changed = OmegaConf.create(plain)
         OmegaConf.update(changed, key, _perturbed(value), merge=False)
         if key in ("device", "fast", "precision") or key in FILES:  # enter as the precision (tests/test_precision.py), as file content: tested apart
             continue
-        got = identity(changed, 40).as_dict()
+        got = cell_identity(changed, 40).as_dict()
         stage = next((HASHED[k] for k in HASHED if key == k or key.startswith(k + ".")), None)
         excluded = any(key == k or key.startswith(k + ".") for k in EXCLUDED)
         if excluded or stage is None:
@@ -83,17 +84,17 @@ def test_each_leaf_changes_exactly_its_stage_and_those_after_it(overrides):
 
 
 def test_precision_is_hashed_and_rounding_only_settings_are_not():
-    fp32 = identity(compose_config(["device=cpu", "precision=fp32"]), 40)  # auto is bf16 on a CPU with native bf16
-    bf16 = identity(compose_config(["device=cuda", "fast=true"]), 40)  # an explicit device needs no GPU here
-    cuda_fp32 = identity(compose_config(["device=cuda", "fast=false"]), 40)
+    fp32 = cell_identity(compose_config(["device=cpu", "precision=fp32"]), 40)  # auto is bf16 on a CPU with native bf16
+    bf16 = cell_identity(compose_config(["device=cuda", "fast=true"]), 40)  # an explicit device needs no GPU here
+    cuda_fp32 = cell_identity(compose_config(["device=cuda", "fast=false"]), 40)
     assert bf16.baseline != fp32.baseline and bf16.cell != fp32.cell, "a bf16 baseline is never reused by fp32"
     assert bf16.payloads["baseline"]["precision"] == "bf16" and cuda_fp32 == fp32
-    rounding = identity(compose_config(["device=cpu", "fast=false", "deterministic=false", "compile_min_steps=1"]), 40)
+    rounding = cell_identity(compose_config(["device=cpu", "fast=false", "deterministic=false", "compile_min_steps=1"]), 40)
     assert rounding == fp32
 
 
 def test_budget_spellings_name_one_cell():
-    assert identity(compose_config(["budget=fraction", "budget.fraction=0.25"]), 40) == identity(compose_config([]), 40)
+    assert cell_identity(compose_config(["budget=fraction", "budget.fraction=0.25"]), 40) == cell_identity(compose_config([]), 40)
 
 
 @pytest.mark.cell

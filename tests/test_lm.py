@@ -296,7 +296,7 @@ def test_local_files_compose_as_documented_load_per_split_and_enter_the_identity
     text, here one token per byte; the files' content is part of the baseline's identity."""
     from hydra.errors import ConfigCompositionException
 
-    from benchmark.identity import identity
+    from benchmark.tasks import cell_identity
     from benchmark.lm.text import read_texts, tokenize
 
     files = {split: tmp_path / f"{split}.txt" for split in ("train", "validation", "test")}
@@ -307,9 +307,9 @@ def test_local_files_compose_as_documented_load_per_split_and_enter_the_identity
     assert {split: list(texts) for split, texts in read_texts(cfg.dataset).items()} == {
         split: [f"{split} one", f"{split} two"] for split in files}
     assert tokenize(iter(["ab", "c"]), cfg.dataset, None, 5) == [97, 98, 10, 99, 10]
-    before = identity(cfg, 1).baseline
+    before = cell_identity(cfg, 1).baseline
     files["test"].write_text("other text\n")
-    assert identity(cfg, 1).baseline != before
+    assert cell_identity(cfg, 1).baseline != before
     with pytest.raises(ConfigError, match=r"dataset.source=files needs dataset.files.validation \(a list"):
         read_texts(compose_config([*TINY_LM, "dataset.source=files", given[0], given[2]]).dataset)
     with pytest.raises(ConfigCompositionException, match="tran"):  # a misspelt split fails as it composes

@@ -12,7 +12,7 @@ from torch import nn
 
 from benchmark import fastpath
 from benchmark.fastpath import fast_path, precision
-from benchmark.identity import identity
+from benchmark.tasks import cell_identity
 from tests.conftest import compose_config
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -50,17 +50,17 @@ def test_an_unknown_precision_is_refused_in_one_line():
 
 def test_the_identity_names_the_precision_the_cell_runs_at(native):
     native(False)
-    auto_without = identity(compose_config(["device=cpu"]), 40)
+    auto_without = cell_identity(compose_config(["device=cpu"]), 40)
     assert auto_without.baseline == FP32_CPU_BASELINE
     assert auto_without.payloads["baseline"]["precision"] == "fp32"
     native(True)
-    auto_with = identity(compose_config(["device=cpu"]), 40)
+    auto_with = cell_identity(compose_config(["device=cpu"]), 40)
     assert auto_with.payloads["baseline"]["precision"] == "bf16"
     # bf16 is bf16 wherever it runs: the device is not hashed, its arithmetic is
     assert auto_with.baseline == BF16_BASELINE
-    assert identity(compose_config(["device=cpu", "precision=fp32"]), 40).baseline == FP32_CPU_BASELINE
+    assert cell_identity(compose_config(["device=cpu", "precision=fp32"]), 40).baseline == FP32_CPU_BASELINE
     native(False)
-    assert identity(compose_config(["device=cpu", "precision=bf16"]), 40).baseline == BF16_BASELINE
+    assert cell_identity(compose_config(["device=cpu", "precision=bf16"]), 40).baseline == BF16_BASELINE
 
 
 def test_forced_bf16_on_a_cpu_without_it_says_so_once(native, monkeypatch, caplog):
@@ -102,7 +102,7 @@ def test_a_bf16_cpu_step_trains_with_batchnorm_statistics_in_fp32():
 def test_plan_mode_prices_a_cell_at_the_rate_of_the_precision_it_will_run(tmp_path):
     import json
 
-    from benchmark.speed.throughput import cell_throughput
+    from benchmark.plan.cost import cell_throughput
 
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"meta": {"threads": 2}, "rows": [
@@ -122,6 +122,6 @@ def test_a_language_model_cell_refuses_bf16_its_loop_would_not_use():
 
     with pytest.raises(ConfigError, match=r"^precision=bf16: the language-model loop trains in fp32 only"):
         validate(compose_config(["+experiment=demo_lm", "precision=bf16"]))
-    lm = identity(compose_config(["+experiment=demo_lm"]), 2)
+    lm = cell_identity(compose_config(["+experiment=demo_lm"]), 2)
     assert lm.payloads["baseline"]["precision"] == "fp32"  # what its loop runs, on any device
-    assert identity(compose_config(["+experiment=demo_lm", "precision=fp32"]), 2) == lm
+    assert cell_identity(compose_config(["+experiment=demo_lm", "precision=fp32"]), 2) == lm

@@ -9,7 +9,7 @@ import torch
 
 from benchmark.retraining import optimizers, schedules
 from benchmark.errors import ConfigError
-from benchmark.identity import identity
+from benchmark.tasks import cell_identity
 from benchmark.schema import (CLRScheduleConf, FTScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf,
                               SLRScheduleConf)
 from benchmark.train import TrainSettings, train
@@ -61,10 +61,10 @@ def test_ft_and_peaks_derive_from_the_recipe_not_from_sgd_steps():
 
 
 def test_step_recipe_defaults_keep_the_pinned_baseline_identity_and_new_fields_count():
-    base = identity(compose_config(["precision=fp32"]), 40)  # auto would be bf16 on a CPU with native bf16
+    base = cell_identity(compose_config(["precision=fp32"]), 40)  # auto would be bf16 on a CPU with native bf16
     assert base.baseline == "base-1015a669a525c005"  # the pin of tests/test_engine.py
     for override in ("recipe.optimizer=adamw", "recipe.shape=cosine", "recipe.warmup_epochs=5"):
-        assert identity(compose_config(["precision=fp32", override]), 40).baseline != base.baseline, override
+        assert cell_identity(compose_config(["precision=fp32", override]), 40).baseline != base.baseline, override
 
 
 def test_adamw_recipe_builds_adamw_and_clr_cycles_beta1():

@@ -14,7 +14,7 @@ from benchmark.retraining import schedules
 from benchmark.cell import validate
 from benchmark.retraining.distill import kd_loss
 from benchmark.errors import ConfigError
-from benchmark.identity import identity
+from benchmark.tasks import cell_identity
 from benchmark.retraining.recalibration import recalibrate
 from benchmark.retraining.rewinding import LrTrace, recorded_tail, rewind, snapshot_path
 from benchmark.schema import BudgetAwareScheduleConf, LRWScheduleConf, RecipeConf
@@ -199,13 +199,13 @@ def test_bad_new_keys_are_one_line_errors_before_training(overrides, message):
 
 
 def test_new_options_enter_the_cell_identity_only_when_used():
-    base = identity(compose_config([]), 40)
-    assert identity(compose_config(["distill=none", "rewind_epochs=[120]"]), 40) == base
-    kd = identity(compose_config(["distill=kd"]), 40)
+    base = cell_identity(compose_config([]), 40)
+    assert cell_identity(compose_config(["distill=none", "rewind_epochs=[120]"]), 40) == base
+    kd = cell_identity(compose_config(["distill=kd"]), 40)
     assert kd.pruned == base.pruned and kd.cell != base.cell
-    assert identity(compose_config(["distill=kd", "distill.alpha=0.9"]), 40).cell != kd.cell
-    assert identity(compose_config(["distill=kd", "distill.temperature=2"]), 40).cell != kd.cell
-    assert identity(compose_config(["bn_recalibration=0.1"]), 40).cell != base.cell
+    assert cell_identity(compose_config(["distill=kd", "distill.alpha=0.9"]), 40).cell != kd.cell
+    assert cell_identity(compose_config(["distill=kd", "distill.temperature=2"]), 40).cell != kd.cell
+    assert cell_identity(compose_config(["bn_recalibration=0.1"]), 40).cell != base.cell
 
 
 @pytest.mark.cell

@@ -115,12 +115,12 @@ def test_the_record_states_every_layers_sparsity(tiny_cfg, tmp_path):
 
 def test_the_default_mwp_keeps_its_identity():
     """allocation=global is today's MWP: the new keys at their defaults leave the pruned identity."""
-    from benchmark.identity import identity
+    from benchmark.tasks import cell_identity
 
-    payload = identity(compose_config(["pruner=mwp", "device=cpu"]), 40).payloads["pruned"]
+    payload = cell_identity(compose_config(["pruner=mwp", "device=cpu"]), 40).payloads["pruned"]
     assert "allocation" not in payload["pruner"] and "first_layer" not in payload["pruner"]
-    assert identity(compose_config(["pruner=mwp", "pruner.allocation=erk"]), 40).pruned != \
-        identity(compose_config(["pruner=mwp"]), 40).pruned
+    assert cell_identity(compose_config(["pruner=mwp", "pruner.allocation=erk"]), 40).pruned != \
+        cell_identity(compose_config(["pruner=mwp"]), 40).pruned
 
 
 def test_agp_curve_by_hand():

@@ -160,15 +160,15 @@ def board_target(shipped: pd.DataFrame, preset: str) -> float:
 def check_baselines(preset: str, overrides: Sequence[str], seeds: str, shipped: pd.DataFrame) -> None:
     """Every seed's baseline identity and the budget T equal the shipped records'."""
     from benchmark.cell import validate
-    from benchmark.identity import identity
+    from benchmark.tasks import cell_identity
 
     for seed in seeds.split(","):
         cfg = typed(preset, [*overrides, f"seed.retrain={seed}"])
         epochs = validate(cfg)
         mine = shipped[pd.to_numeric(shipped["seeds.retrain"], errors="coerce") == int(seed)]
         theirs = sorted(set(mine["identity.baseline"].dropna()))
-        if theirs != [identity(cfg, epochs).baseline]:
-            raise ConfigError(f"seed {seed}: the entry's baseline {identity(cfg, epochs).baseline} is not the "
+        if theirs != [cell_identity(cfg, epochs).baseline]:
+            raise ConfigError(f"seed {seed}: the entry's baseline {cell_identity(cfg, epochs).baseline} is not the "
                               f"leaderboard's ({', '.join(theirs) or 'none recorded'}): an entry keeps the dataset, "
                               "model, recipe, seeds and precision of the records it enters")
         if set(mine["budget_epochs"].dropna().astype(int)) != {epochs}:

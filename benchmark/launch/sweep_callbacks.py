@@ -7,7 +7,7 @@ With ``-m ... mode=plan`` every job returns its plan; ``PlanSummary`` adds them 
 end of the sweep: how many cells there are and how many already finished, which
 baselines and pruned models are still to compute (each counted once however many cells
 share it), the epochs left to train, and the images they process with the GPU-hours
-(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.speed.throughput`). Job returns only reach this process with a
+(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.plan.cost`). Job returns only reach this process with a
 launcher that runs jobs in it (the default basic launcher), which is how plans are run.
 """
 
@@ -23,7 +23,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from benchmark.speed.throughput import describe_hours, sweep_hours
+from benchmark.plan.cost import describe_hours, sweep_hours
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
 
 def hours(plans: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The images those unique stages process, and the GPU- and CPU-hours they take
-    (:mod:`benchmark.speed.throughput`: the GPU rates are estimates, the CPU ones measured)."""
+    (:mod:`benchmark.plan.cost`: the GPU rates are estimates, the CPU ones measured)."""
     from benchmark.plan import cell_work
 
     work = [w for stage in ("baseline", "pruned", "cell") for p in _first(plans, stage).values()

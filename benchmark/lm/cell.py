@@ -2,7 +2,7 @@
 regime -> test perplexity -> record.
 
 The vision engine's contract, kept: every check that can fail without data runs first (one
-line each), the three stage identities come from :func:`benchmark.identity.identity`, the dense
+line each), the three stage identities come from :func:`benchmark.tasks.cell_identity`, the dense
 and pruned models are cached stages (:mod:`benchmark.lm.stages`), retraining checkpoints every
 epoch, and the cell ends in :func:`benchmark.records.finish_cell` (record.json in the cell cache
 and the run folder, the W&B summary). Perplexity is lower-is-better; the tables know
@@ -20,7 +20,8 @@ from typing import Any, Dict
 from benchmark.validation import validate  # the one phase; it runs benchmark.lm.checks for these cells
 from benchmark.artefacts import atomic_save
 from benchmark.device import configure_backend, resolve_device
-from benchmark.identity import identity, payload_file
+from benchmark.identity import payload_file
+from benchmark.tasks import cell_identity
 from benchmark.lm import regimes, stages
 from benchmark.lm.corpus import floor
 from benchmark.lm.train import train_lm
@@ -51,7 +52,7 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     """Run (or reuse) the language-model cell ``cfg`` describes and return its record."""
     began = time.perf_counter()
     epochs = validate(cfg)
-    ident = identity(cfg, epochs)  # resolves pretrained weights: an unknown name fails here, in one line
+    ident = cell_identity(cfg, epochs)  # resolves pretrained weights: an unknown name fails here, in one line
     cell_dir = Path(cfg.paths.cache) / "cells" / ident.cell
     done = reuse_finished(cell_dir, output_dir)
     if done is not None:

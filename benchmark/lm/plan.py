@@ -15,11 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
-from benchmark.errors import ConfigError
-from benchmark.identity import cell_name, identity
+from benchmark.identity import cell_name
+from benchmark.tasks import cell_identity
 from benchmark.validation import validate
 from benchmark.lm.corpus import vocab_size
-from benchmark.lm.identity import unresolved
 from benchmark.lm.models import parameter_count
 from benchmark.records import read_record
 from benchmark.retraining import schedules
@@ -43,10 +42,7 @@ def _blocks(cfg: BenchmarkConf) -> int:
 
 def plan_lm_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
     epochs = validate(cfg)
-    try:
-        ident = identity(cfg, epochs)
-    except ConfigError:  # weights not on this machine: plan mode downloads nothing
-        ident = identity(cfg, epochs, fingerprints=unresolved)
+    ident = cell_identity(cfg, epochs, plan=True)  # weights not on this machine: their name stands in
     n = parameter_count(cfg.model, vocab_size(cfg.dataset))
     tokens = _tokens(cfg, epochs, _blocks(cfg))
     per_train = 6 if cfg.retrain.params == "all" else 4

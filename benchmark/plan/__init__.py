@@ -20,11 +20,12 @@ from benchmark.artefacts import read_json
 from benchmark.cell import validate
 from benchmark.retraining.derivation import describe
 from benchmark.data import image_size, train_length
-from benchmark.identity import cell_name, identity
+from benchmark.identity import cell_name
+from benchmark.tasks import cell_identity
 from benchmark.lm import is_lm
 from benchmark.records import read_record, reductions
 from benchmark.schema import BenchmarkConf
-from benchmark.speed.throughput import cell_throughput, describe_hours, stage_images, sweep_hours
+from benchmark.plan.cost import cell_throughput, describe_hours, stage_images, sweep_hours
 
 
 def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
@@ -34,7 +35,7 @@ def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
 
         return plan_lm_cell(cfg)
     epochs = validate(cfg)
-    ident = identity(cfg, epochs)
+    ident = cell_identity(cfg, epochs, plan=True)
     model = stages.dense_model(cfg, torch.device("cpu"))
     size = image_size(cfg.dataset)
     before = stages.model_counts(model, size)
