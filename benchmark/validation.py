@@ -32,6 +32,7 @@ from benchmark.errors import ConfigError
 from benchmark.models import MODELS, model_family
 from benchmark.retraining import distill, recalibration, rewinding, schedules
 from benchmark.schema import BenchmarkConf, Domain
+from benchmark.tasks import task_of
 from benchmark.tracking import resolve_mode
 
 
@@ -150,6 +151,7 @@ CHECKS: Tuple[Tuple[str, Callable[[BenchmarkConf, int], Any]], ...] = (
     ("domains", check),  # every value against its schema domain (benchmark.schema)
     ("tracking", lambda cfg, T: resolve_mode(cfg.wandb.mode)),  # wandb.mode (benchmark.tracking)
     ("pairing", check_pairing),  # dataset registry, model and recipe families (above)
+    ("task leaves", lambda cfg, T: task_of(cfg).refuse_ignored(cfg)),  # leaves the task never reads (benchmark.tasks)
     ("schedule", lambda cfg, T: schedules.validate(cfg.schedule, cfg.recipe, T)),  # and the recipe
     ("distill", lambda cfg, T: distill.validate(cfg.distill)),
     ("recalibration", lambda cfg, T: recalibration.validate(cfg.bn_recalibration)),
@@ -160,17 +162,20 @@ CHECKS: Tuple[Tuple[str, Callable[[BenchmarkConf, int], Any]], ...] = (
 
 def validate(cfg: BenchmarkConf) -> int:
     """Check every setting that can fail without data, in the order of :data:`CHECKS`; return the
-    budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem. A language-model
-    cell (``model=causal_lm``) runs the phase of :mod:`benchmark.lm.cell` instead."""
+    budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem. A config with
+    any language-model group runs the language-model checks instead (:mod:`benchmark.lm.checks`):
+    its cell does not run :mod:`benchmark.preparation`, so what needs it is refused here, before training."""
     if lm.wants_lm(cfg):
-        from benchmark.lm.checks import check_lm, check_pairing as check_lm_pairing
+        from benchmark.lm.checks import check_lm, check_refused, check_pairing as check_lm_pairing
 
         check_lm_pairing(cfg)  # first: a half-LM config is one line about its groups
+        task_of(cfg).refuse_ignored(cfg)  # leaves the language-model code never reads (benchmark.tasks.text)
         epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
         check(cfg, epochs)
         resolve_mode(cfg.wandb.mode)
+        check_refused(cfg)  # schedules and settings the LM cell cannot run with their meaning (lm.checks.REFUSED)
         schedules.validate(cfg.schedule, cfg.recipe, epochs)
-        check_lm(cfg)
+        check_lm(cfg)  # the model, data and regime, against each other
         return epochs
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)  # the budget's unit first: checks bound by T
     for _, run_check in CHECKS:

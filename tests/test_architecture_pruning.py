@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from benchmark import pruning, stages
+from benchmark.tasks import image
 from benchmark.cell import run_cell
 from benchmark.tasks import cell_identity
 from benchmark.models import build_model
@@ -51,11 +52,11 @@ def test_cell_trains_prunes_saves_and_reloads_the_identical_model(name, pruner, 
     ident = cell_identity(cfg, 1)
     # The same pruning again, in memory, from the cached baseline...
     saved = torch.load(tmp_path / "cache" / "baselines" / ident.baseline / "model.pt", weights_only=True)
-    expected = stages.dense_model(cfg, cpu)
+    expected = image.dense_model(cfg, cpu)
     expected.load_state_dict(saved["state_dict"])
-    pruning.prune(expected, stages.pruning_spec(cfg, expected), cfg.seed.prune)
+    pruning.prune(expected, image.pruning_spec(cfg, expected), cfg.seed.prune)
     # ...equals the pruned stage the suite rebuilds from its storage (dense model + history + weights).
-    reloaded = stages.pruned(cfg, ident, stages.pruning_spec(cfg, expected), None, {}, cpu).model
+    reloaded = stages.pruned(cfg, ident, image.pruning_spec(cfg, expected), None, {}, cpu).model
     want, got = expected.state_dict(), reloaded.state_dict()
     assert list(got) == list(want)
     assert all(torch.equal(got[k], want[k]) for k in want)

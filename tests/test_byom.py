@@ -12,7 +12,8 @@ import torch
 import torch.nn.utils.prune  # noqa: F401  (the bad pruners' masks)
 import torch_pruning as tp
 
-from benchmark import pruning, stages
+from benchmark import pruning
+from benchmark.tasks import image
 from benchmark.cell import run_cell
 from benchmark.errors import ConfigError
 from benchmark.tasks import cell_identity
@@ -35,7 +36,7 @@ def test_custom_pruner_is_counted_cached_and_reloaded_across_schedules(tiny_cfg,
     assert m["params_after"] < m["params_before"] and m["flops_after"] < m["flops_before"]
     assert m["conv_sparsity"] == pytest.approx(0.3, abs=0.01)
     saved = torch.load(tmp_path / "cache" / "pruned" / ft["identity"]["pruned"] / "model.pt", weights_only=True)
-    rebuilt = pruning.rebuild(stages.dense_model(tiny_cfg(*SLIM), torch.device("cpu")), saved["history"])
+    rebuilt = pruning.rebuild(image.dense_model(tiny_cfg(*SLIM), torch.device("cpu")), saved["history"])
     rebuilt.load_state_dict(saved["state_dict"])
     assert count_params(rebuilt) == m["params_after"]
 
@@ -94,9 +95,9 @@ def test_a_bad_custom_pruner_is_one_line_naming_it(tiny_cfg, tmp_path, monkeypat
     write_module(tmp_path, "byom_bad", BAD)
     cfg = tiny_cfg("pruner=custom", f"pruner.function={function}")
     with pytest.raises(ConfigError) as info:
-        model = stages.dense_model(cfg, torch.device("cpu"))
+        model = image.dense_model(cfg, torch.device("cpu"))
         cell_identity(cfg, 2)
-        pruning.prune(model, stages.pruning_spec(cfg, model), seed=0)
+        pruning.prune(model, image.pruning_spec(cfg, model), seed=0)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert function in str(info.value)
 
@@ -165,7 +166,7 @@ def test_a_custom_pruner_given_as_a_file_path_runs_a_cell(tiny_cfg, tmp_path, mo
 
 def external_checkpoint(tiny_cfg, tmp_path):
     """ResNet-20 pruned "elsewhere" (here by Torch-Pruning directly), saved as tp.state_dict."""
-    model = stages.dense_model(tiny_cfg(), torch.device("cpu"))
+    model = image.dense_model(tiny_cfg(), torch.device("cpu"))
     prune_graph(model, importance=tp.importance.LAMPImportance(), ratio=0.5, global_pruning=True,
                 example_inputs=example_input(model))
     path = tmp_path / "elsewhere.pth"
@@ -213,7 +214,7 @@ def test_a_plain_state_dict_of_a_pruned_architecture_loads_through_its_target(ti
 def test_a_checkpoint_that_does_not_fit_is_one_line(tiny_cfg, tmp_path, content, message):
     path = tmp_path / "bad.pt"
     if content is None or content == "truncated":  # a ResNet-32 checkpoint for the ResNet-20, or half a file
-        torch.save(stages.dense_model(tiny_cfg("model=resnet32"), torch.device("cpu")).state_dict(), path)
+        torch.save(image.dense_model(tiny_cfg("model=resnet32"), torch.device("cpu")).state_dict(), path)
         if content == "truncated":
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     else:
@@ -230,9 +231,9 @@ MOBILENET = ["model=custom", "model._target_=torchvision.models.mobilenet_v2", "
                                     ["pruner=mwp"], SLIM])
 def test_torchvision_mobilenet_v2_takes_every_pruner(tiny_cfg, pruner):
     cfg = tiny_cfg(*MOBILENET, *pruner)
-    model = stages.dense_model(cfg, torch.device("cpu"))
+    model = image.dense_model(cfg, torch.device("cpu"))
     params = count_params(model)
-    spec = stages.pruning_spec(cfg, model)
+    spec = image.pruning_spec(cfg, model)
     pruning.prune(model, spec, seed=0, batches=lambda: iter([(torch.randn(4, 3, 32, 32), torch.arange(4))]))
     assert count_params(model) < params
     assert model.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -281,7 +282,7 @@ def test_released_dense_weights_are_loaded_measured_and_hashed(tiny_cfg, tmp_pat
 
 
 def test_mismatched_dense_weights_name_the_first_keys(tiny_cfg, tmp_path):
-    torch.save(stages.dense_model(tiny_cfg("model=resnet32"), torch.device("cpu")).state_dict(), tmp_path / "w.pt")
+    torch.save(image.dense_model(tiny_cfg("model=resnet32"), torch.device("cpu")).state_dict(), tmp_path / "w.pt")
     with pytest.raises(ConfigError, match=r"unexpected layer1\.3\.conv1\.weight, .* \(\+\d+ more\)") as info:
         plan_cell(tiny_cfg(f"model.weights={tmp_path / 'w.pt'}"))
     assert "\n" not in str(info.value)

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import pruning, stages
+from benchmark import pruning
+from benchmark.tasks import image
 from benchmark.retraining import schedules
 from benchmark.cell import run_cell
 from benchmark.data import image_size, load_splits, open_data
 from benchmark.pruning.spec import PruningSpec
 from benchmark.report import tables
 from benchmark.report.collect import collect
-from benchmark.train import evaluate, train
+from benchmark.tasks.image import evaluate
+from benchmark.train import train
 from tests.conftest import compose_config
 from tests.test_schedules import LRW_TABLE, SLR_TABLE
 from tests.test_tables import write_record
@@ -26,7 +28,7 @@ from tests.test_tables import write_record
 # --- no test-set selection ---------------------------------------------------------------------
 
 def _rebuilt(cfg, saved):
-    model = pruning.rebuild(stages.dense_model(cfg, torch.device("cpu")), saved["history"], image_size(cfg.dataset))
+    model = pruning.rebuild(image.dense_model(cfg, torch.device("cpu")), saved["history"], image_size(cfg.dataset))
     model.load_state_dict(saved["state_dict"])
     return model
 
@@ -68,7 +70,7 @@ def _optimizer_trace(monkeypatch, cfg, epochs: int, steps: int):
     data = open_data(cfg.dataset, cfg.recipe.batch_size, torch.device("cpu"))
     loader = data.train(0)
     assert len(loader) == steps
-    model = stages.dense_model(cfg, torch.device("cpu"))
+    model = image.dense_model(cfg, torch.device("cpu"))
     result = train(model, loader, epochs=epochs, schedule=cfg.schedule, recipe=cfg.recipe,
                    checkpoint=Path(cfg.paths.cache) / f"ck-{cfg.schedule.name}-{epochs}.pt", desc="t")
     monkeypatch.undo()  # the reference optimizers below are not traced
@@ -123,7 +125,7 @@ def test_lrw_and_slr_in_train_follow_the_papers_table_at_every_step(tiny_cfg, mo
 
 def test_the_pruned_model_equals_the_dense_model_with_removed_filters_and_bn_channels_zeroed():
     cfg = compose_config(["model=resnet20", "model.width=0.5", "device=cpu"])
-    dense = stages.dense_model(cfg, torch.device("cpu"))
+    dense = image.dense_model(cfg, torch.device("cpu"))
     generator = torch.Generator().manual_seed(1)
     for module in dense.modules():  # BN statistics and affine terms away from their identity init
         if isinstance(module, torch.nn.BatchNorm2d):

@@ -92,7 +92,7 @@ def test_pretrained_weights_from_the_local_cache_become_the_baseline(folder, tmp
     torch.save(reference.state_dict(), path)
     cfg = compose_config([*SMALL, f"dataset.root={folder}", "dataset.num_classes=1000", "model=resnet18",
                           "model.pretrained=true", "pruner=none", "schedule=ft", f"paths.cache={tmp_path / 'c'}"])
-    from benchmark.stages import dense_model
+    from benchmark.tasks.image import dense_model
 
     model = dense_model(cfg, torch.device("cpu"))
     for a, b in zip(model.net.state_dict().values(), reference.state_dict().values()):

@@ -1,10 +1,15 @@
-"""The package layout: at most 20 top-level modules, no import cycles, imports only run downwards."""
+"""The package layout: at most 20 top-level modules, no import cycles, imports only run downwards.
+
+Two graphs are checked. Modules: no cycles. Packages (each ``benchmark.X.*`` collapsed to
+``benchmark.X``, lazy imports included): every edge points to the same or a lower layer of
+:data:`LAYERS`, and no cycles, which is what docs/extending.md's layer diagram says.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import Dict, List, Set, Tuple
 
 from tests.conftest import REPO
 
@@ -80,6 +85,75 @@ def test_the_parts_never_import_the_engine():
     for name, targets in graph.items():
         if name.startswith(("benchmark.retraining", "benchmark.pruning")):
             assert not targets & ENGINE, f"{name} imports {sorted(targets & ENGINE)}"
+
+
+# The layers, lowest first; a package may import its own layer or a lower one (docs/extending.md).
+LAYERS = {
+    "foundation": {"errors", "progress", "schema", "sources", "artefacts", "seeding", "device", "distributed",
+                   "environment", "fastpath", "identity", "records", "tracking"},
+    "parts": {"data", "models", "pruning", "retraining", "lm"},
+    "tasks": {"tasks"},
+    "engine": {"validation", "preparation", "train", "stages", "cell", "plan"},
+    "tools": {"launch", "speed", "report", "run"},
+}
+# Modules still importing upwards: the language-model track's own plan, which the
+# one engine replaces (issue 28). The list may only shrink; an entry that no longer imports
+# upwards fails the test below, so the list stays true.
+KNOWN_BACK_EDGES = {
+    ("benchmark.lm.plan", "benchmark.tasks"), ("benchmark.lm.plan", "benchmark.validation"),
+}
+
+
+def package_of(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def layer_of(package: str) -> int:
+    name = package.split(".")[1]
+    for rank, members in enumerate(LAYERS.values()):
+        if name in members:
+            return rank
+    raise AssertionError(f"{package} is in no layer of LAYERS: add it where it belongs (docs/extending.md)")
+
+
+def package_edges(graph: Dict[str, Set[str]]) -> Dict[Tuple[str, str], Set[Tuple[str, str]]]:
+    """(package, package) -> the module edges behind it; the package root ``benchmark`` left out."""
+    edges: Dict[Tuple[str, str], Set[Tuple[str, str]]] = {}
+    for source, targets in graph.items():
+        for target in targets:
+            a, b = package_of(source), package_of(target)
+            if a != b and "." in a and "." in b:
+                edges.setdefault((a, b), set()).add((source, target))
+    return edges
+
+
+def upward(graph: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
+    """(module, package) pairs where a module imports a package of a higher layer."""
+    return {(source, package_of(target)) for (a, b), pairs in package_edges(graph).items()
+            if layer_of(b) > layer_of(a) for source, target in pairs}
+
+
+def test_packages_import_only_their_layer_or_lower():
+    found = upward(imports())
+    assert found - KNOWN_BACK_EDGES == set(), f"imports running up the layers: {sorted(found - KNOWN_BACK_EDGES)}"
+    assert KNOWN_BACK_EDGES - found == set(), f"no longer importing upwards, drop from KNOWN_BACK_EDGES: {sorted(KNOWN_BACK_EDGES - found)}"
+
+
+def test_no_import_cycles_among_packages():
+    graph = imports()
+    kept = {(a, b) for (a, b), pairs in package_edges(graph).items()
+            if any((source, package_of(target)) not in KNOWN_BACK_EDGES for source, target in pairs)}
+    packages: Dict[str, Set[str]] = {}
+    for a, b in kept:
+        packages.setdefault(a, set()).add(b)
+        packages.setdefault(b, set())
+    assert cycles(packages) == []
+
+
+def test_the_package_check_catches_an_upward_import():
+    graph = {"benchmark.data.cifar": {"benchmark.cell"}, "benchmark.cell": {"benchmark.data"}, "benchmark.data": set()}
+    assert upward(graph) == {("benchmark.data.cifar", "benchmark.cell")}
+    assert layer_of("benchmark.report") > layer_of("benchmark.cell") > layer_of("benchmark.tasks") > layer_of("benchmark.lm")
 
 
 def test_the_layout_test_sees_real_imports():

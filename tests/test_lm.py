@@ -143,7 +143,7 @@ def test_every_block_linear_is_pruned_to_half_and_the_head_is_not():
 @pytest.mark.parametrize("params", ["all", "biases_norms", "lora"])
 def test_pruned_weights_stay_zero_after_retraining_in_every_regime(params):
     pytest.importorskip("peft")
-    from benchmark.lm.train import token_loss
+    from benchmark.lm.objective import token_loss
 
     model, masks = _pruned()
     dense_before = {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -133,7 +133,7 @@ def test_one_phase_runs_every_check_in_its_listed_order_and_a_new_one_is_one_lin
     from benchmark import cell
 
     assert cell.validate is validation.validate
-    assert [name for name, _ in validation.CHECKS] == ["domains", "tracking", "pairing", "schedule", "distill",
+    assert [name for name, _ in validation.CHECKS] == ["domains", "tracking", "pairing", "task leaves", "schedule", "distill",
                                                        "recalibration", "rewinding", "pruner"]
     seen = []
     monkeypatch.setattr(validation, "CHECKS", tuple((name, lambda cfg, T, name=name: seen.append((name, T)))

@@ -100,13 +100,14 @@ def entry_overrides(preset: str, overrides: Sequence[str], target: float) -> Lis
 
 def removed(cfg) -> float:
     """The share of the FLOPs (one image) the entry's pruner removes from the dense network as initialised."""
-    from benchmark import pruning, stages
+    from benchmark import pruning
+    from benchmark.tasks import image
     from benchmark.data import image_size
     from benchmark.pruning.counting import count_macs
 
     size = image_size(cfg.dataset)
-    model = stages.dense_model(cfg, torch.device("cpu"))
-    spec = stages.pruning_spec(cfg, model)  # a target reduction becomes its ratio here, as in the cell
+    model = image.dense_model(cfg, torch.device("cpu"))
+    spec = image.pruning_spec(cfg, model)  # a target reduction becomes its ratio here, as in the cell
     generator = torch.Generator().manual_seed(0)
     batch = [(torch.randn(16, 3, size, size, generator=generator),
               torch.randint(0, cfg.dataset.num_classes, (16,), generator=generator))] * 2

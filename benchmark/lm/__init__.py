@@ -1,8 +1,7 @@
-"""Language models through the same protocol: groups, stages, schedules, records and tables.
+"""Language models' domain code: corpora, causal LMs, their pruners, retraining regimes and checks.
 
-A cell is a language-model cell when ``dataset=text``; it then runs :mod:`benchmark.lm.cell`
-(a pipeline of its own that reuses the suite's identities, cached stages, locks, atomic writes,
-schedules, optimizers, records and W&B tracking) instead of the image-classification engine.
+A cell is a language-model cell when ``dataset=text``; it runs on the one engine (the cell, the
+stages and the training loop of every task) through the text task, :mod:`benchmark.tasks.text`.
 ``transformers``, ``datasets`` and ``peft`` are an optional extra (``pip install -e ".[lm]"``):
 they are imported here lazily, so the vision suite never needs them.
 """

@@ -143,8 +143,11 @@ def load_tokens(dataset: TextDatasetConf, model_name: Optional[str]) -> TokenSpl
             streams[split] = torch.zeros(0, dtype=torch.int64)
             continue
         ids = tokenize(texts[split], dataset, model_name, n)
-        if len(ids) < min(n, dataset.block_size):
-            raise ConfigError(f"dataset split {split!r} holds {len(ids)} tokens, fewer than one block of {dataset.block_size}")
+        if len(ids) < min(n, dataset.block_size):  # checked as the data opens, before anything trains
+            where = (f"dataset.files.{split}" if dataset.source == "files" else
+                     f"dataset.path={dataset.path!r} split {dataset.split_names.get(split, split)!r}")
+            raise ConfigError(f"{where} holds {len(ids)} tokens, fewer than one block of "
+                              f"dataset.block_size={dataset.block_size}")
         streams[split] = torch.tensor(ids[:n], dtype=torch.int64)
     return TokenSplits(streams)
 

@@ -55,8 +55,66 @@ def lm_config(model: CausalLMConf, vocab: Optional[int] = None):
         kwargs.setdefault("vocab_size", vocab)
     try:
         return transformers.AutoConfig.for_model(kind, **kwargs)
-    except ValueError as error:
-        raise ConfigError(f"model.config.model_type={kind!r}: {str(error).splitlines()[0][:160]}") from None
+    except Exception as error:  # noqa: BLE001 - an unknown model_type, or a config its class validates and refuses
+        raise ConfigError(_heads_problem(model) or f"model.config (model_type={kind!r}) is refused by transformers: "
+                          f"{_reason(error)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost message of an error, on one line (transformers wraps its validators' errors)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return " ".join(str(error).split())[:200]
+
+
+# The keys a transformers config may spell the width and the number of attention heads with.
+_WIDTH_KEYS = ("hidden_size", "n_embd", "d_model")
+_HEADS_KEYS = ("num_attention_heads", "n_head", "num_heads")
+
+
+def _heads_problem(model: CausalLMConf) -> Optional[str]:
+    """The one-line reason when ``model.config``'s attention heads do not divide its width, else None."""
+    width = next(((k, model.config[k]) for k in _WIDTH_KEYS if k in model.config), None)
+    heads = next(((k, model.config[k]) for k in _HEADS_KEYS if k in model.config), None)
+    if width is None or heads is None or not all(isinstance(v, int) and v > 0 for v in (width[1], heads[1])):
+        return None
+    if width[1] % heads[1] == 0:
+        return None
+    return (f"model.config.{heads[0]}={heads[1]} does not divide model.config.{width[0]}={width[1]}: each attention "
+            f"head takes {width[0]} / {heads[0]} dimensions (e.g. {heads[0]}={_divisor_near(width[1], heads[1])})")
+
+
+def _divisor_near(width: int, heads: int) -> int:
+    """The divisor of ``width`` nearest ``heads`` (the smaller on a tie), for the error's suggestion."""
+    return min((d for d in range(1, width + 1) if width % d == 0), key=lambda d: (abs(d - heads), d))
+
+
+def offline_config(model: CausalLMConf, vocab: Optional[int] = None):
+    """The transformers config without downloading anything: built from ``model.config``, or read
+    from a pretrained model's local folder or Hugging Face cache; None for a hub model not on this
+    machine (nothing is checked against it before training)."""
+    if not model.pretrained or Path(model.name).is_dir():
+        return lm_config(model, vocab)
+    try:
+        return _transformers().AutoConfig.from_pretrained(model.name, revision=model.revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached here: nothing to check against yet
+        return None
+
+
+def meta_model(model: CausalLMConf, vocab: Optional[int] = None) -> Optional[nn.Module]:
+    """The model's modules on the meta device: every layer's shape, no weights allocated, nothing
+    downloaded (what the checks before training read); None for a hub model not on this machine.
+    A configuration transformers cannot build is one line naming ``model.config``."""
+    config = offline_config(model, vocab)
+    if config is None:
+        return None
+    try:
+        with torch.device("meta"):
+            return _transformers().AutoModelForCausalLM.from_config(config)
+    except Exception as error:  # noqa: BLE001 - e.g. heads that do not divide the width: one line
+        where = "model.config" if not model.pretrained else f"model.name={model.name!r}'s config"
+        raise ConfigError(_heads_problem(model) or f"{where} does not build a causal LM in transformers: "
+                          f"{type(error).__name__}: {_reason(error)}") from None
 
 
 def resolve_pretrained(model: CausalLMConf) -> str:
@@ -112,11 +170,11 @@ def parameter_count(model: CausalLMConf, vocab: Optional[int]) -> int:
             return model.num_params
         if model.name in KNOWN_SIZES:
             return KNOWN_SIZES[model.name]
-    transformers = _transformers()
     try:
-        config = lm_config(model, vocab)
+        net = meta_model(model, vocab)
     except ConfigError as error:
         raise ConfigError(f"{error}; for plan mode set model.num_params") from None
-    with torch.device("meta"):
-        net = transformers.AutoModelForCausalLM.from_config(config)
+    if net is None:  # a hub model not on this machine, of no known size
+        raise ConfigError(f"model.name={model.name!r} is not on this machine and its size is not known; "
+                          "for plan mode set model.num_params")
     return sum(p.numel() for p in net.parameters())

@@ -14,7 +14,8 @@ from typing import Any, Dict, List
 
 import torch
 
-from benchmark import pruning, stages
+from benchmark import pruning
+from benchmark.tasks import image
 from benchmark.retraining import schedules
 from benchmark.artefacts import read_json
 from benchmark.cell import validate
@@ -36,10 +37,10 @@ def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
         return plan_lm_cell(cfg)
     epochs = validate(cfg)
     ident = cell_identity(cfg, epochs, plan=True)
-    model = stages.dense_model(cfg, torch.device("cpu"))
+    model = image.dense_model(cfg, torch.device("cpu"))
     size = image_size(cfg.dataset)
-    before = stages.model_counts(model, size)
-    spec = stages.pruning_spec(cfg, model)
+    before = image.model_counts(model, size)
+    spec = image.pruning_spec(cfg, model)
     cache = Path(cfg.paths.cache)
     after = _pruned_counts(cfg, model, spec, size, cache / "pruned" / ident.pruned / "meta.json")
     steps = math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size)
@@ -90,7 +91,7 @@ def _pruned_counts(cfg: BenchmarkConf, model: torch.nn.Module, spec: pruning.Pru
             history = pruning.prune(model, pruning.gradual.final_spec(spec), cfg.seed.prune + r,
                                     criterion="l1" if spec.structured or spec.graph else None, history=history,
                                     image_size=size)
-    counts = stages.model_counts(model, size)
+    counts = image.model_counts(model, size)
     return {"params": counts["params"], "flops": counts["flops"], "exact": not spec.global_pruning}
 
 

@@ -87,6 +87,9 @@ class GradualPruning:
         prune_to(self.model, self.spec, self.seed, self.size - round(target * self.size))
         self.updates.append([step, target, self.achieved()])
 
+    def after_step(self) -> None:
+        """Nothing: the masks are parametrizations, applied in every forward."""
+
     def row(self) -> Dict[str, float]:
         """What each epoch's history row gains: the sparsity the masks hold at its end."""
         return {"sparsity": self.achieved()}

@@ -32,8 +32,9 @@ from benchmark.environment import cpu_model
 from benchmark.fastpath import cpu_capability
 from benchmark.schema import OriginalScheduleConf, register_configs
 from benchmark.seeding import seed_everything
-from benchmark.stages import dense_model
-from benchmark.train import TrainSettings, evaluate, train
+from benchmark.tasks.image import dense_model
+from benchmark.tasks.image import evaluate
+from benchmark.train import TrainSettings, train
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

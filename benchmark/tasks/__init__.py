@@ -24,6 +24,7 @@ Fingerprints = Tuple[Dict[str, Any], Dict[str, Any]]  # (what the baseline hashe
 class Task(Protocol):
     name: str  # image | text
     metric: str  # the record's headline metric: test_top1 (higher is better) | test_ppl (lower is better)
+    compiles: bool  # whether the fast path may torch.compile its training forward
 
     def fingerprints(self, cfg: Any) -> Fingerprints:
         """The content of the files and callables a cell names (their paths are config leaves)."""
@@ -33,6 +34,11 @@ class Task(Protocol):
 
     def precision(self, cfg: Any) -> str:
         """fp32 | bf16: what the cell trains and evaluates in, on the device that runs it."""
+
+    def refuse_ignored(self, cfg: Any) -> None:
+        """Raise :class:`ConfigError` (one line: the key, the value, why) when a config leaf this task
+        never reads holds anything but its schema default: accepted, it would be ignored yet hashed into
+        a new cache entry. Each task declares those leaves once, with the reason (its ``IGNORED``)."""
 
 
 def task_of(cfg: Any) -> Task:

@@ -1,21 +1,170 @@
-"""Image classification: the task of every dataset but text."""
+"""Image classification: the task of every dataset but text.
+
+It wraps what the image pipeline has always done: the registry's datasets and models, filter and
+weight pruning stored as a pruning history (:mod:`benchmark.pruning`), cross-entropy and top-1.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from dataclasses import asdict
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from benchmark import pruning
+from benchmark import distributed, pruning
+from benchmark.data import Data, Loader, image_size, open_data
 from benchmark.device import resolve_device
-from benchmark.fastpath import precision
+from benchmark.fastpath import fast_path, layout, precision
+from benchmark.models import build_model
 from benchmark.models.custom import model_fingerprint
+from benchmark.models.weights import load_weights
+from benchmark.pruning.counting import count_macs, count_params
+from benchmark.pruning.latency import forward_latency
+from benchmark.records import reductions
+from benchmark.retraining.convergence import baseline_summary
+from benchmark.errors import ConfigError
+from benchmark.identity import leaves
+from benchmark.schema import BenchmarkConf, RetrainConf
+from benchmark.seeding import seed_everything
 from benchmark.tasks import Fingerprints
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Loader, fast: bool = False, precision: str = "auto") -> Dict[str, float]:
+    """Top-1, top-5 and mean loss over a whole split, in eval mode, in the precision training used."""
+    model, autocast, channels_last = fast_path(model, loader.device, fast, precision)
+    model.eval()
+    correct1 = correct5 = loss = 0.0
+    n = 0
+    for images, labels in loader.epoch(0):
+        with autocast():
+            logits = model(layout(images, channels_last)).float()
+        loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == labels[:, None]
+        correct1 += hits[:, 0].sum().item()
+        correct5 += hits.any(dim=1).sum().item()
+        n += len(labels)
+    return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "loss": loss / n}
+
+
+class Classification:
+    """The training loop's objective (:class:`benchmark.train.Objective`): cross-entropy (or the
+    handed criterion, e.g. distillation) on the logits, top-1 on the training batches and the
+    validation split; the whole model checkpointed."""
+
+    def shard(self, batch: Any) -> Any:
+        images, labels = batch
+        return distributed.shard(images), distributed.shard(labels)
+
+    def step(self, forward: Callable, batch: Any, channels_last: bool, criterion: Optional[Callable]
+             ) -> Tuple[torch.Tensor, int, Optional[torch.Tensor]]:
+        images, labels = batch
+        logits = forward(layout(images, channels_last))
+        loss = (F.cross_entropy(logits.float(), labels) if criterion is None
+                else criterion(logits.float(), labels, images))
+        return loss, len(labels), (logits.argmax(1) == labels).sum()
+
+    def validate(self, model: nn.Module, loader: Any, fast: bool, precision: str) -> Dict[str, float]:
+        return {"val_top1": evaluate(model, loader, fast, precision)["top1"]}
+
+    def state(self, model: nn.Module) -> Dict[str, Any]:
+        return model.state_dict()
+
+    def load(self, model: nn.Module, state: Dict[str, Any]) -> None:
+        model.load_state_dict(state)
+
+
+CLASSIFICATION = Classification()
+
+
+def dense_model(cfg: BenchmarkConf, device: torch.device) -> nn.Module:
+    """The unpruned network, initialised from the baseline seed."""
+    seed_everything(cfg.seed.baseline)
+    return build_model(cfg.model, cfg.dataset.num_classes).to(device)
+
+
+def model_counts(model: nn.Module, size: int = 32) -> Dict[str, Any]:
+    """Remaining parameters, multiply-accumulates (one ``size``-pixel image) and zeroed conv weights."""
+    return {"params": count_params(model), "flops": count_macs(model, size), "conv_sparsity": pruning.conv_sparsity(model)}
+
+
+def pruning_spec(cfg: BenchmarkConf, model: nn.Module) -> pruning.PruningSpec:
+    """The pruner config resolved for this model, a target size turned into a ratio."""
+    spec = pruning.resolve(cfg.pruner, cfg.model.name)
+    pruning.validate(spec, model)
+    if cfg.model.weights is not None:  # the released baseline must fit before anything trains
+        load_weights(copy.deepcopy(model), cfg.model.weights)
+    pruning.check_files(spec, model, cfg.dataset.num_classes, image_size(cfg.dataset))
+    if cfg.pruner.target_reduction is not None:
+        spec = pruning.match_target(model, spec, cfg.pruner.target_metric, cfg.pruner.target_reduction,
+                                    image_size=image_size(cfg.dataset))
+    return spec
+
+
+def evaluate_splits(model: nn.Module, evals: Dict[str, Loader], fast: bool = False,
+                    precision: str = "auto") -> Dict[str, float]:
+    metrics = {}
+    for split, loader in evals.items():
+        result = evaluate(model, loader, fast, precision)
+        metrics[f"{split}_top1"], metrics[f"{split}_top5"] = result["top1"], result["top5"]
+    return metrics
+
+
+def latency(cfg: BenchmarkConf, model: nn.Module) -> Optional[Dict[str, Any]]:
+    return forward_latency(model, cfg.latency.batch, cfg.latency.warmup, cfg.latency.repeats, image_size(cfg.dataset))
+
+
+def pruning_batches(cfg: BenchmarkConf, data: Data) -> Callable[[], Iterator[Tuple[torch.Tensor, torch.Tensor]]]:
+    """The first training batches of the pruning seed: what data-driven criteria (Taylor) score over."""
+    return lambda: (batch for _, batch in zip(range(cfg.pruner.taylor_batches), data.train(cfg.seed.prune).epoch(0)))
+
+
+# The leaves of an image config that no image code reads: the language models' retraining regime.
+# Accepted, each would be ignored yet hashed into a new cell identity, so any value but RetrainConf's
+# default is refused (ImageTask.refuse_ignored, from validation.validate).
+_LORA = "LoRA adapters of a language model's retraining (retrain.params=lora); an image cell retrains every parameter"
+IGNORED: Tuple[Tuple[str, str], ...] = (
+    ("retrain.params", "it chooses which parameters a language model's retraining updates; an image cell retrains "
+                       "every parameter"),
+    ("retrain.lora.rank", _LORA),
+    ("retrain.lora.alpha", _LORA),
+    ("retrain.lora.dropout", _LORA),
+    ("retrain.lora.targets", _LORA),
+    ("retrain.lora.masked", _LORA),
+)
+_DEFAULTS = {"retrain": RetrainConf()}
+
+
+
+def _model_summary(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: Any, pruned: Any, outcome: Any) -> Dict[str, Any]:
+    """Counts before and after pruning (after the last round when iterative), and latencies."""
+    after = outcome.rounds[-1] if spec.rounds > 1 or spec.gradual else pruned.meta
+    return {
+        "params_before": base.meta["params"], "params_after": after["params"],
+        "flops_before": base.meta["flops"], "flops_after": after["flops"],
+        **reductions(base.meta, after),
+        "conv_sparsity": after["conv_sparsity"],
+        "layer_sparsity": after.get("layer_sparsity", {}),  # pruned stages cached before issue 20 lack it
+        **({"nm": after["nm"]} if "nm" in after else {}),
+        "spec": pruned.meta["spec"],
+        "baseline_source": base.meta.get("source", "trained"),  # trained | loaded (model.weights) | pretrained
+        "baseline_weights": base.meta.get("weights"),
+        "latency_dense": base.meta["latency"],
+        "latency_pruned": (latency(cfg, outcome.model) if spec.rounds > 1 or spec.gradual
+                           else pruned.meta["latency"]),
+    }
 
 
 class ImageTask:
     name = "image"
     metric = "test_top1"
+    compiles = True  # the fast path may torch.compile the training forward
+    objective = CLASSIFICATION
+    pruning_key = "history"  # the pruned stage's file stores the pruning history under this key
 
     def fingerprints(self, cfg: Any) -> Fingerprints:
         """A user's model files and constructor, and what the pruner names (benchmark.sources)."""
@@ -31,6 +180,123 @@ class ImageTask:
         except RuntimeError:  # auto, or a bad name (a one-line error)
             device = resolve_device(cfg.device)
         return precision(device, cfg.fast, cfg.precision)
+
+    # --- the stages (benchmark.stages) ---
+
+    def dense(self, cfg: BenchmarkConf, device: torch.device) -> nn.Module:
+        return dense_model(cfg, device)
+
+    def open_data(self, cfg: BenchmarkConf, device: torch.device) -> Data:
+        return open_data(cfg.dataset, cfg.recipe.batch_size, device)
+
+    def source(self, cfg: BenchmarkConf, model: nn.Module) -> str:
+        """Where the baseline's weights come from, loading a released checkpoint into ``model``."""
+        if cfg.model.weights is not None:
+            load_weights(model, cfg.model.weights)
+            return "loaded"
+        return "pretrained" if cfg.model.pretrained else "trained"
+
+    def keeps_weights(self, cfg: BenchmarkConf) -> bool:
+        """Whether the baseline stage stores its weights (always: torchvision's pretrained ones too)."""
+        return True
+
+    def scores(self, cfg: BenchmarkConf, model: nn.Module, data: Data) -> Dict[str, float]:
+        """Top-1 and top-5 on every evaluation split."""
+        return evaluate_splits(model, data.evals, cfg.fast, cfg.precision)
+
+    def baseline_meta(self, cfg: BenchmarkConf, model: nn.Module) -> Dict[str, Any]:
+        """What a baseline's meta holds beside its metrics: the released weights' hash, latency, counts."""
+        return {"weights": model_fingerprint(cfg.model).get("weights"), "latency": latency(cfg, model),
+                **model_counts(model, image_size(cfg.dataset))}
+
+    def prune(self, cfg: BenchmarkConf, spec: pruning.PruningSpec, model: nn.Module, data: Data
+              ) -> Tuple[nn.Module, Dict[str, Any]]:
+        """The first pruning round of ``spec`` on the baseline's weights; its pruning history."""
+        if spec.name == "checkpoint":  # a network pruned elsewhere: loaded, not pruned
+            return pruning.checkpoint.load_pruned(model, spec, cfg.dataset.num_classes, image_size(cfg.dataset))
+        history = pruning.prune(model, spec, cfg.seed.prune, pruning_batches(cfg, data), image_size=image_size(cfg.dataset))
+        return model, history
+
+    def rebuild(self, cfg: BenchmarkConf, device: torch.device, state: Dict[str, Any]) -> nn.Module:
+        """The pruned architecture a stored pruning history describes, to load weights into."""
+        return pruning.rebuild(dense_model(cfg, device), state, image_size(cfg.dataset))
+
+    def pruned_meta(self, cfg: BenchmarkConf, spec: pruning.PruningSpec, model: nn.Module, state: Dict[str, Any]
+                    ) -> Dict[str, Any]:
+        return {"spec": asdict(spec), "latency": latency(cfg, model), **model_counts(model, image_size(cfg.dataset)),
+                **pruning.mask_report(model, spec)}
+
+    # --- the cell (benchmark.cell) ---
+
+    def spec(self, cfg: BenchmarkConf, device: torch.device) -> pruning.PruningSpec:
+        """The resolved pruning plan, checked against the dense model before any data or training."""
+        return pruning_spec(cfg, dense_model(cfg, device))
+
+    def rounds(self, spec: pruning.PruningSpec) -> int:
+        return spec.rounds
+
+    def label(self, cfg: BenchmarkConf, sep: str) -> str:
+        """What a cell's name adds to dataset-model-pruner-schedule: nothing."""
+        return ""
+
+    def input_size(self, cfg: BenchmarkConf) -> int:
+        return image_size(cfg.dataset)
+
+    def fresh(self, cfg: BenchmarkConf, device: torch.device, seed: int) -> nn.Module:
+        """A dense model initialised from ``seed`` (weight rewinding loads into it; Scratch keeps its weights)."""
+        seed_everything(seed)
+        return build_model(cfg.model, cfg.dataset.num_classes).to(device)
+
+    def counts(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, Any]) -> Dict[str, Any]:
+        return model_counts(model, image_size(cfg.dataset))
+
+    def prune_again(self, cfg: BenchmarkConf, spec: pruning.PruningSpec, model: nn.Module, data: Data,
+                    state: Dict[str, Any], round_index: int) -> Dict[str, Any]:
+        """Iterative pruning's next round on the retrained model; the history grows."""
+        return pruning.prune(model, spec, cfg.seed.prune + round_index, pruning_batches(cfg, data),
+                             history=state, image_size=image_size(cfg.dataset))
+
+    def retrainable(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, Any]) -> nn.Module:
+        """Every parameter retrains."""
+        return model
+
+    def step_hook(self, cfg: BenchmarkConf, spec: pruning.PruningSpec, model: nn.Module, state: Dict[str, Any],
+                  round_index: int, total_steps: int) -> Any:
+        """AGP's mask updates while retraining (``pruner=agp``), else none."""
+        return pruning.step_hook(spec, model, cfg.seed.prune + round_index, total_steps)
+
+    def after_round(self, cfg: BenchmarkConf, spec: pruning.PruningSpec, model: nn.Module, state: Dict[str, Any],
+                    hook: Any) -> Dict[str, Any]:
+        """The masks grew while retraining (AGP): count the model they leave."""
+        if hook is None:
+            return {}
+        return hook.summary() | model_counts(model, image_size(cfg.dataset)) | pruning.mask_report(model, spec)
+
+    def finish(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, Any]) -> nn.Module:
+        return model
+
+    def retraining(self, cfg: BenchmarkConf, final: Dict[str, Any]) -> Dict[str, Any]:
+        """What the record's ``retraining`` adds beyond what preparation decided: nothing."""
+        return {}
+
+    def complete(self, record: Any, cfg: BenchmarkConf, spec: pruning.PruningSpec, base: Any, pruned: Any,
+                 outcome: Any) -> None:
+        """The record's dense and pruned top-1, the baseline's convergence verdict, the model summary."""
+        record.metrics["baseline_test_top1"] = base.meta["metrics"]["test_top1"]
+        record.metrics["pruned_test_top1"] = pruned.meta["metrics"]["test_top1"]
+        record.baseline = baseline_summary(base.meta.get("history", []), cfg.recipe, cfg.convergence,
+                                           base.meta.get("source", "trained"))
+        record.model = _model_summary(cfg, spec, base, pruned, outcome)
+
+
+
+    def refuse_ignored(self, cfg: Any) -> None:
+        """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
+        given, default = dict(leaves(cfg)), dict(leaves(_DEFAULTS))
+        for key, reason in IGNORED:
+            if key in given and given[key] != default[key]:
+                raise ConfigError(f"{key}={given[key]} is refused for image cells, which never read it: "
+                                  f"{reason} (leave it at {default[key]})")
 
 
 IMAGE = ImageTask()
