@@ -20,26 +20,21 @@ from benchmark.lm import LM_PRUNERS, require
 from benchmark.lm.pruners import parse_pattern
 from benchmark.schema import BenchmarkConf, CausalLMConf, ConvergenceConf, LMPrunerConf, TextDatasetConf
 
-# What benchmark.preparation settles for a language model: none of the following (weight rewinding
-# and Scratch rebuild an image architecture from its pruning history; KD's criterion reads image
-# logits; BN recalibration needs BatchNorm), nor iterative rounds. Every setting that needs one of
-# them is refused here, the one list, so no schedule is recorded under its name but run as another.
+# What benchmark.preparation settles on the one engine runs for language models too (ALLR's rate from
+# the norm drop, LRW's recorded rates from the baseline's lr trace); what it cannot settle for them
+# is below (weight rewinding and Scratch rebuild an image architecture from its pruning history; KD's
+# criterion reads image logits; BN recalibration needs BatchNorm), with iterative rounds. Every
+# setting that needs one of them is refused here, the one list, so no schedule is recorded under its
+# name but run as another.
 # Each entry: the setting as the user would type it when the config asks for it (else None), and why.
 NOT_RUN = "benchmark.preparation does not settle it for language models"
 REFUSED: Tuple[Tuple[Callable[[BenchmarkConf], Optional[str]], str], ...] = (
-    (lambda c: "schedule=allr" if c.schedule.name == "allr" else None,
-     f"ALLR sets its rate after pruning from the norm drop d and pruned fraction s, and {NOT_RUN} "
-     "(the cell would run LLR's peak rate)"),
     (lambda c: "schedule=wr" if c.schedule.name == "wr" else None,
      f"weight rewinding resets the surviving weights to the baseline's epoch E - T, and {NOT_RUN} "
      "(the cell would run lrw)"),
     (lambda c: f"schedule={c.schedule.name}" if c.schedule.name in ("scratch_e", "scratch_b") else None,
      f"Scratch re-initialises the pruned architecture and trains its own number of epochs, and {NOT_RUN} "
      "(the cell would retrain the pruned weights for T epochs)"),
-    (lambda c: "schedule=lrw schedule.source=recorded"
-     if c.schedule.name == "lrw" and getattr(c.schedule, "source", "") == "recorded" else None,
-     f"the recorded rates are read from the baseline's lr trace, which language-model baselines do not keep, and "
-     f"{NOT_RUN} (use schedule.source=recipe: the recipe's same rates)"),
     (lambda c: f"rewind_epochs={list(c.rewind_epochs)}" if list(c.rewind_epochs) else None,
      "baseline weight snapshots serve schedule=wr, which language models do not run (leave rewind_epochs empty)"),
     (lambda c: f"distill={c.distill.name}" if c.distill.name != "none" else None,
