@@ -96,12 +96,6 @@ LAYERS = {
     "engine": {"validation", "preparation", "train", "stages", "cell", "plan"},
     "tools": {"launch", "speed", "report", "run"},
 }
-# Modules still importing upwards: the language-model track's own plan, which the
-# one engine replaces (issue 28). The list may only shrink; an entry that no longer imports
-# upwards fails the test below, so the list stays true.
-KNOWN_BACK_EDGES = {
-    ("benchmark.lm.plan", "benchmark.tasks"), ("benchmark.lm.plan", "benchmark.validation"),
-}
 
 
 def package_of(module: str) -> str:
@@ -135,16 +129,12 @@ def upward(graph: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
 
 def test_packages_import_only_their_layer_or_lower():
     found = upward(imports())
-    assert found - KNOWN_BACK_EDGES == set(), f"imports running up the layers: {sorted(found - KNOWN_BACK_EDGES)}"
-    assert KNOWN_BACK_EDGES - found == set(), f"no longer importing upwards, drop from KNOWN_BACK_EDGES: {sorted(KNOWN_BACK_EDGES - found)}"
+    assert found == set(), f"imports running up the layers: {sorted(found)}"
 
 
 def test_no_import_cycles_among_packages():
-    graph = imports()
-    kept = {(a, b) for (a, b), pairs in package_edges(graph).items()
-            if any((source, package_of(target)) not in KNOWN_BACK_EDGES for source, target in pairs)}
     packages: Dict[str, Set[str]] = {}
-    for a, b in kept:
+    for a, b in package_edges(imports()):
         packages.setdefault(a, set()).add(b)
         packages.setdefault(b, set())
     assert cycles(packages) == []

@@ -15,9 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
-from benchmark.identity import cell_name
-from benchmark.tasks import cell_identity
-from benchmark.validation import validate
+from benchmark.identity import Identity, cell_name
 from benchmark.lm.corpus import vocab_size
 from benchmark.lm.models import parameter_count
 from benchmark.records import read_record
@@ -40,9 +38,8 @@ def _blocks(cfg: BenchmarkConf) -> int:
     return int(layers or {"facebook/opt-125m": 12}.get(cfg.model.name, 32))
 
 
-def plan_lm_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
-    epochs = validate(cfg)
-    ident = cell_identity(cfg, epochs, plan=True)  # weights not on this machine: their name stands in
+def plan_lm_cell(cfg: BenchmarkConf, epochs: int, ident: Identity) -> Dict[str, Any]:
+    """The plan of a validated cell (``epochs``: its budget T) with its identities."""
     n = parameter_count(cfg.model, vocab_size(cfg.dataset))
     tokens = _tokens(cfg, epochs, _blocks(cfg))
     per_train = 6 if cfg.retrain.params == "all" else 4

@@ -31,12 +31,12 @@ from benchmark.plan.cost import cell_throughput, describe_hours, stage_images, s
 
 def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
     """The cell's identity, counts, schedule and what the cache already holds."""
+    epochs = validate(cfg)
+    ident = cell_identity(cfg, epochs, plan=True)  # weights not on this machine: their name stands in
     if is_lm(cfg):  # a language model: parameter counts from its config and estimated GPU-hours
         from benchmark.lm.plan import plan_lm_cell
 
-        return plan_lm_cell(cfg)
-    epochs = validate(cfg)
-    ident = cell_identity(cfg, epochs, plan=True)
+        return plan_lm_cell(cfg, epochs, ident)
     model = image.dense_model(cfg, torch.device("cpu"))
     size = image_size(cfg.dataset)
     before = image.model_counts(model, size)
