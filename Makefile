@@ -13,8 +13,9 @@ demo:  ## FT/LRW/SLR/CLR after L1 pruning, T = 3 and 6 epochs, 3 seeds, on synth
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo seed.retrain=0,1,2 budget.epochs=3,6 schedule=ft,lrw,slr,clr
 	$(PYTHON) -m benchmark.report.tables outputs/demo --out results/demo
 
-demo-lm:  ## a small causal LM on the built-in Markov corpus, Wanda 50%, FT/LRW/SLR/CLR under all and biases_norms, 3 seeds; the table
+demo-lm:  ## a small causal LM on the built-in Markov corpus, Wanda 50%, FT/LRW/SLR/CLR under all and biases_norms, and block reconstruction, 3 seeds; the table
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo_lm seed.retrain=0,1,2 schedule=ft,lrw,slr,clr retrain.params=all,biases_norms
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=demo_lm seed.retrain=0,1,2 schedule=ft,lrw,slr,clr retrain.objective=reconstruct hydra.sweep.dir=outputs/demo_lm/reconstruct
 	$(PYTHON) -m benchmark.report.tables outputs/demo_lm --out results/demo_lm --no-figures
 
 test:  ## the whole CPU test suite (the command CI runs)

@@ -91,7 +91,7 @@ def _retrain_rounds(cfg: BenchmarkConf, task: Task, spec: Any, base: stages.Stag
         result = train(model, loader, epochs=prep.epochs, schedule=prep.schedule, recipe=cfg.recipe,
                        checkpoint=cell_dir / f"checkpoint-round{r}.pt", desc=desc, settings=TrainSettings.of(cfg),
                        val_loader=data.evals.get("val"), on_epoch=log_epoch, criterion=prep.criterion,
-                       step_hook=hook, objective=task.objective)
+                       step_hook=hook, objective=task.retraining_objective(cfg, base.model, model))
         info["history"] = result.history
         info.update(task.after_round(cfg, spec, model, history, hook))
         if prep.distiller is not None:

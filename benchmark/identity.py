@@ -47,7 +47,7 @@ ADDED_DEFAULTS: Dict[str, Any] = {
     "pruner.allocation": "global", "pruner.first_layer": "auto", "pruner.classifier": "dense",
     # Language models (benchmark/lm): the retraining regime, default "all parameters".
     "retrain.params": "all", "retrain.lora.rank": 8, "retrain.lora.alpha": 16.0, "retrain.lora.dropout": 0.0,
-    "retrain.lora.targets": ["all-linear"], "retrain.lora.masked": True,
+    "retrain.lora.targets": ["all-linear"], "retrain.lora.masked": True, "retrain.objective": "next_token",
     # A text dataset's files, typed per split (an empty mapping before, which had no leaves).
     "dataset.files.train": [], "dataset.files.validation": [], "dataset.files.test": [],
 }

@@ -308,6 +308,9 @@ class RetrainConf:
 
     params: str = ranged("all", choices=("all", "biases_norms", "lora"))
     lora: LoraConf = field(default_factory=LoraConf)
+    # what retraining minimises: the next-token loss, or each block's reconstruction of the dense
+    # block's output from the dense block's input (PERP / "A Free Lunch": benchmark/lm/reconstruct.py)
+    objective: str = ranged("next_token", choices=("next_token", "reconstruct"))
 
 
 @dataclass

@@ -43,6 +43,8 @@ def plan_lm_cell(cfg: BenchmarkConf, epochs: int, ident: Identity) -> Dict[str, 
     n = parameter_count(cfg.model, vocab_size(cfg.dataset))
     tokens = _tokens(cfg, epochs, _blocks(cfg))
     per_train = 6 if cfg.retrain.params == "all" else 4
+    if cfg.retrain.objective == "reconstruct":  # and a dense forward per training token, for the targets
+        per_train += 2
     flops = {"baseline": 6 * n * tokens["baseline_train"] + 2 * n * tokens["evaluate"],
              "pruned": 2 * n * (tokens["calibration"] + tokens["evaluate"]),
              "cell": per_train * n * tokens["retrain"] + 2 * n * tokens["evaluate"]}

@@ -119,6 +119,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame["T"] = pd.to_numeric(frame["budget_epochs"], errors="coerce").astype("Int64")
     frame["schedule"] = frame.apply(_schedule_label, axis=1)
     frame["regime"] = frame["config.retrain.params"].fillna("all") if "config.retrain.params" in frame else "all"
+    if "config.retrain.objective" in frame:  # the reconstruction objective is a regime of its own
+        frame["regime"] = np.where(frame["config.retrain.objective"] == "reconstruct",
+                                   frame["regime"] + " reconstruct", frame["regime"])
     frame["metric"] = np.where(frame["metrics.test_ppl"].notna() | (frame["config.dataset.name"] == "text"),
                                "test_ppl", "test_top1")
     return frame

@@ -135,6 +135,8 @@ IGNORED: Tuple[Tuple[str, str], ...] = (
     ("retrain.lora.dropout", _LORA),
     ("retrain.lora.targets", _LORA),
     ("retrain.lora.masked", _LORA),
+    ("retrain.objective", "it chooses what a language model's retraining minimises (block reconstruction); an "
+                          "image cell minimises the cross-entropy"),
 )
 _DEFAULTS = {"retrain": RetrainConf()}
 
@@ -274,6 +276,10 @@ class ImageTask:
 
     def finish(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, Any]) -> nn.Module:
         return model
+
+    def retraining_objective(self, cfg: BenchmarkConf, dense: nn.Module, model: nn.Module) -> Classification:
+        """Cross-entropy (a distillation criterion, when asked, rides on it)."""
+        return CLASSIFICATION
 
     def retraining(self, cfg: BenchmarkConf, final: Dict[str, Any]) -> Dict[str, Any]:
         """What the record's ``retraining`` adds beyond what preparation decided: nothing."""

@@ -21,6 +21,7 @@ from benchmark.lm.corpus import BlockLoader, TokenSplits, floor, load_tokens, vo
 from benchmark.lm.models import build_lm, weights_fingerprint
 from benchmark.lm.objective import perplexity, token_loss
 from benchmark.lm.prune import apply_masks, layer_sparsity, prunable, prune_lm
+from benchmark.lm.reconstruct import reconstruction_loss
 from benchmark.errors import ConfigError
 from benchmark.identity import leaves
 from benchmark.schema import BenchmarkConf, CausalLMConf, DistillConf, LMPrunerConf, TextDatasetConf
@@ -108,6 +109,19 @@ class LanguageModelling:
 
 
 LANGUAGE_MODELLING = LanguageModelling()
+
+
+class Reconstruction(LanguageModelling):
+    """``retrain.objective=reconstruct``: each block of ``model`` trained to reproduce the dense
+    block's output from the dense block's input (:mod:`benchmark.lm.reconstruct`); validation,
+    checkpoints and the test metric stay the language model's."""
+
+    def __init__(self, dense: nn.Module, model: nn.Module) -> None:
+        self.dense, self.model = dense, model
+
+    def step(self, forward: Callable, batch: torch.Tensor, channels_last: bool, criterion: Optional[Callable]
+             ) -> Tuple[torch.Tensor, int, Optional[torch.Tensor]]:
+        return reconstruction_loss(self.dense, forward, self.model, batch), len(batch), None
 
 
 class MaskHook:
@@ -235,8 +249,14 @@ class TextTask:
         return 1  # pruned once: pruner.rounds > 1 is refused (lm.checks.REFUSED)
 
     def label(self, cfg: BenchmarkConf, sep: str) -> str:
-        """The regime in the cell's name: FT under all parameters and under LoRA are different cells."""
-        return f"{sep}{cfg.retrain.params}"
+        """The regime in the cell's name: FT under all parameters and under LoRA are different cells,
+        and so are the next-token and the reconstruction objective."""
+        objective = f"{sep}reconstruct" if cfg.retrain.objective == "reconstruct" else ""
+        return f"{sep}{cfg.retrain.params}{objective}"
+
+    def retraining_objective(self, cfg: BenchmarkConf, dense: nn.Module, model: nn.Module) -> LanguageModelling:
+        """What retraining minimises: the next-token loss, or the blocks' local reconstruction."""
+        return Reconstruction(dense, model) if cfg.retrain.objective == "reconstruct" else LANGUAGE_MODELLING
 
     def input_size(self, cfg: BenchmarkConf) -> None:
         return None  # read only by weight rewinding and Scratch, refused here
@@ -270,7 +290,8 @@ class TextTask:
         return regimes.finish(model, cfg.retrain, state)
 
     def retraining(self, cfg: BenchmarkConf, final: Dict[str, Any]) -> Dict[str, Any]:
-        return {"params": cfg.retrain.params, "trainable_params": final["trainable_params"]}
+        return {"params": cfg.retrain.params, "objective": cfg.retrain.objective,
+                "trainable_params": final["trainable_params"]}
 
     def complete(self, record: Any, cfg: BenchmarkConf, spec: Any, base: Any, pruned: Any, outcome: Any) -> None:
         """The dense and pruned perplexities, the corpus's floor, the model summary."""
