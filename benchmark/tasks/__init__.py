@@ -13,10 +13,10 @@ the language-model package above it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Protocol, Tuple
+from typing import Any, Dict, Protocol, Sequence, Tuple
 
 from benchmark.errors import ConfigError
-from benchmark.identity import Identity, identity
+from benchmark.identity import Identity, identity, leaves
 
 Fingerprints = Tuple[Dict[str, Any], Dict[str, Any]]  # (what the baseline hashes, what the pruned model hashes) beyond the config
 
@@ -39,6 +39,16 @@ class Task(Protocol):
         """Raise :class:`ConfigError` (one line: the key, the value, why) when a config leaf this task
         never reads holds anything but its schema default: accepted, it would be ignored yet hashed into
         a new cache entry. Each task declares those leaves once, with the reason (its ``IGNORED``)."""
+
+
+def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[str, Any], cells: str) -> None:
+    """The first leaf of ``ignored`` (key, why) that ``cfg`` holds away from its default in
+    ``defaults`` (the task's own schema sections), in one line naming it and why."""
+    given, default = dict(leaves(cfg)), dict(leaves(defaults))
+    for key, reason in ignored:
+        if key in given and given[key] != default[key]:
+            raise ConfigError(f"{key}={given[key]} is refused for {cells}, which never read it: "
+                              f"{reason} (leave it at {default[key]})")
 
 
 def task_of(cfg: Any) -> Task:

@@ -25,11 +25,9 @@ from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.records import reductions
 from benchmark.retraining.convergence import baseline_summary
-from benchmark.errors import ConfigError
-from benchmark.identity import leaves
 from benchmark.schema import BenchmarkConf, RetrainConf
 from benchmark.seeding import seed_everything
-from benchmark.tasks import Fingerprints
+from benchmark.tasks import Fingerprints, refuse_ignored
 
 
 @torch.no_grad()
@@ -81,9 +79,9 @@ class Classification:
 CLASSIFICATION = Classification()
 
 
-def dense_model(cfg: BenchmarkConf, device: torch.device) -> nn.Module:
-    """The unpruned network, initialised from the baseline seed."""
-    seed_everything(cfg.seed.baseline)
+def dense_model(cfg: BenchmarkConf, device: torch.device, seed: Optional[int] = None) -> nn.Module:
+    """The unpruned network, initialised from ``seed`` (the baseline seed unless given)."""
+    seed_everything(cfg.seed.baseline if seed is None else seed)
     return build_model(cfg.model, cfg.dataset.num_classes).to(device)
 
 
@@ -246,8 +244,7 @@ class ImageTask:
 
     def fresh(self, cfg: BenchmarkConf, device: torch.device, seed: int) -> nn.Module:
         """A dense model initialised from ``seed`` (weight rewinding loads into it; Scratch keeps its weights)."""
-        seed_everything(seed)
-        return build_model(cfg.model, cfg.dataset.num_classes).to(device)
+        return dense_model(cfg, device, seed)
 
     def counts(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, Any]) -> Dict[str, Any]:
         return model_counts(model, image_size(cfg.dataset))
@@ -294,15 +291,9 @@ class ImageTask:
                                            base.meta.get("source", "trained"))
         record.model = _model_summary(cfg, spec, base, pruned, outcome)
 
-
-
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
-        given, default = dict(leaves(cfg)), dict(leaves(_DEFAULTS))
-        for key, reason in IGNORED:
-            if key in given and given[key] != default[key]:
-                raise ConfigError(f"{key}={given[key]} is refused for image cells, which never read it: "
-                                  f"{reason} (leave it at {default[key]})")
+        refuse_ignored(cfg, IGNORED, _DEFAULTS, "image cells")
 
 
 IMAGE = ImageTask()

@@ -22,12 +22,10 @@ from benchmark.lm.models import build_lm, weights_fingerprint
 from benchmark.lm.objective import perplexity, token_loss
 from benchmark.lm.prune import apply_masks, layer_sparsity, prunable, prune_lm
 from benchmark.lm.reconstruct import reconstruction_loss
-from benchmark.errors import ConfigError
-from benchmark.identity import leaves
 from benchmark.schema import BenchmarkConf, CausalLMConf, DistillConf, LMPrunerConf, TextDatasetConf
 from benchmark.seeding import seed_everything
 from benchmark.sources import sha256_file
-from benchmark.tasks import Fingerprints
+from benchmark.tasks import Fingerprints, refuse_ignored
 
 EVAL_BATCH = 32
 
@@ -55,9 +53,9 @@ def open_lm_data(cfg: BenchmarkConf, device: torch.device) -> LMData:
     return data
 
 
-def dense_lm(cfg: BenchmarkConf, device: torch.device) -> nn.Module:
-    """The unpruned network, initialised from the baseline seed (or pretrained)."""
-    seed_everything(cfg.seed.baseline)
+def dense_lm(cfg: BenchmarkConf, device: torch.device, seed: Optional[int] = None) -> nn.Module:
+    """The unpruned network, initialised from ``seed`` (the baseline seed unless given; or pretrained)."""
+    seed_everything(cfg.seed.baseline if seed is None else seed)
     return build_lm(cfg.model, vocab_size(cfg.dataset), device)
 
 
@@ -262,8 +260,7 @@ class TextTask:
         return None  # read only by weight rewinding and Scratch, refused here
 
     def fresh(self, cfg: BenchmarkConf, device: torch.device, seed: int) -> nn.Module:
-        seed_everything(seed)
-        return build_lm(cfg.model, vocab_size(cfg.dataset), device)
+        return dense_lm(cfg, device, seed)
 
     def counts(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, torch.Tensor]) -> Dict[str, Any]:
         return counts(model, state)
@@ -305,14 +302,9 @@ class TextTask:
                         "trainable_params": trainable, "trainable_fraction": trainable / base.meta["params"],
                         "baseline_source": base.meta["source"]}
 
-
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
-        given, default = dict(leaves(cfg)), dict(leaves(_DEFAULTS))
-        for key, reason in IGNORED:
-            if key in given and given[key] != default[key]:
-                raise ConfigError(f"{key}={given[key]} is refused for language-model cells, which never read it: "
-                                  f"{reason} (leave it at {default[key]})")
+        refuse_ignored(cfg, IGNORED, _DEFAULTS, "language-model cells")
 
 
 TEXT = TextTask()
