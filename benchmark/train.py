@@ -125,6 +125,10 @@ def train(
     optimizer = optimizers.build(trained, recipe, first_lr, first_momentum)  # the recipe's optimizer
     start, history, trace = 0, [], LrTrace()
     state = load_checkpoint(checkpoint)
+    if state is not None and "model" not in state:  # the language models' own loop wrote it (before issue 28)
+        log.warning("%s: %s is a checkpoint of the earlier language-model loop, which this loop cannot resume; "
+                    "training from epoch 0", desc, checkpoint)
+        state = None
     if state is not None:
         objective.load(model, state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -122,3 +122,24 @@ def test_shipped_non_step_recipes_derive_every_schedule(option):
         schedules.validate(schedule, recipe, 40)
         lrs = schedules.lr_at_epoch_start(10, 40, schedule, recipe)
         assert all(0 <= lr <= recipe.lr for lr in lrs) and max(lrs) > 0
+
+
+def test_a_checkpoint_of_the_earlier_language_model_loop_restarts_training_instead_of_failing(tmp_path, caplog):
+    """Before the one loop (issue 28) the language models checkpointed ``trainable``, not ``model``:
+    such a file restarts the stage from epoch 0 with a warning, never a KeyError."""
+    from benchmark.artefacts import atomic_save
+    from benchmark.data import DeviceLoader, synthetic_splits
+    from benchmark.schema import SyntheticDatasetConf
+
+    split, _ = synthetic_splits(SyntheticDatasetConf(train_size=64, test_size=8))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    checkpoint = tmp_path / "checkpoint.pt"
+    atomic_save({"trainable": {}, "optimizer": {}, "epoch": 1, "rng": torch.get_rng_state(), "history": [{}]}, checkpoint)
+    recipe = RecipeConf(epochs=2, lr=0.01, milestones=[1])
+    with caplog.at_level("WARNING"):
+        result = train(model, DeviceLoader(split, 32, torch.device("cpu"), True, seed=0), epochs=2,
+                       schedule=FTScheduleConf(), recipe=recipe, checkpoint=checkpoint, desc="retrain ft",
+                       settings=TrainSettings(progress="off"))
+    assert result.status == "finished" and [row["epoch"] for row in result.history] == [0, 1]
+    assert "earlier language-model loop" in caplog.text
