@@ -4,7 +4,7 @@ SWEEP ?= outputs
 CIFAR_ROOT ?= data
 SLURM_ROOT ?= /tmp/slurm-bench
 
-.PHONY: install demo demo-lm test test-fast tables report findings findings-long sparsity plan bench bench-precision clean slurm-up slurm-down
+.PHONY: install demo demo-lm test test-fast tables report findings findings-long findings-converged sparsity plan bench bench-precision clean slurm-up slurm-down
 
 install:  ## install the suite and its test tools into the current Python
 	$(PYTHON) -m pip install -e ".[test,lm]"
@@ -43,6 +43,11 @@ findings-long:  ## run findings_long (baselines trained 4x findings_small's epoc
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_long dataset.root=$(CIFAR_ROOT)
 	$(PYTHON) -m benchmark.report.tables outputs/findings_long --out results/findings_long
 	$(PYTHON) -m benchmark.report.findings outputs/findings_long --out results/findings_long
+
+findings-converged:  ## run findings_converged (the paper's E = 160 recipe on 1,000 images: every baseline converged by the suite's rule) on real CIFAR-10 in $(CIFAR_ROOT), its tables and report (results/findings_converged/)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=findings_converged dataset.root=$(CIFAR_ROOT)
+	$(PYTHON) -m benchmark.report.tables outputs/findings_converged --out results/findings_converged
+	$(PYTHON) -m benchmark.report.findings outputs/findings_converged --out results/findings_converged
 
 sparsity:  ## gradual_vs_oneshot_small and allocation_ablation_small on real CIFAR-10 in $(CIFAR_ROOT), their tables (results/sparsity/)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PYTHON) benchmark/run.py -m +experiment=gradual_vs_oneshot_small dataset.root=$(CIFAR_ROOT)
