@@ -456,6 +456,9 @@ class ConvergenceConf:
     final_fraction: float = ranged(0.25, low=0, high=1, low_open=True)  # the final window, as a fraction of E
     min_train_top1: float = ranged(97.0, low=0, high=100)  # % training top-1 over the final epoch
     max_late_change: float = ranged(0.5, low=0, low_open=True)  # points of validation top-1 over the window
+    # A fall over the window is overfitting at the final rate, not training left undone: true counts only a rise
+    # against max_late_change; false bounds the change both ways.
+    fall_ok: bool = True
 
 
 @dataclass

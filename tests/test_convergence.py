@@ -35,6 +35,15 @@ def test_a_baseline_still_climbing_is_not():
     assert any("moved +1.00 points" in r for r in verdict.reasons)
 
 
+def test_a_baseline_that_overfits_at_the_final_rate_has_finished_unless_the_rule_bounds_both_ways():
+    # validation top-1 falls 1.0 over the final window while training top-1 reaches 99%
+    rows = history([50, 70, 80, 85, 95, 97, 98.5, 99.0], [40, 55, 60, 62, 70, 71, 71.0, 70.0])
+    verdict = assess(rows, RECIPE, RULE)
+    assert verdict.late_change == pytest.approx(-1.0) and verdict.late_change_ok and verdict.converged
+    strict = assess(rows, RECIPE, ConvergenceConf(fall_ok=False))
+    assert not strict.converged and any("moved -1.00 points" in r for r in strict.reasons)
+
+
 def test_a_baseline_whose_lr_never_decayed_is_not():
     verdict = assess(history([50, 70, 80, 85, 95, 96, 97.5, 98.0], [70] * 8, lrs=[0.1] * 8), RECIPE, RULE)
     assert not verdict.converged and not verdict.lr_final and verdict.epochs_at_final_lr == 0

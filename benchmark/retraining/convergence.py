@@ -10,11 +10,17 @@ The rule (thresholds in ``ConvergenceConf``; defaults):
   ``final_fraction`` (25%) of E;
 - ``train_top1``: training accuracy over the final epoch (augmented batches, as the loop
   measures it) is at least ``min_train_top1`` (97%);
-- ``late_change``: held-out top-1 moves by less than ``max_late_change`` (0.5) points over the
+- ``late_change``: held-out top-1 rises by less than ``max_late_change`` (0.5) points over the
   final ``final_fraction`` of E, measured as the least-squares line's rise across those epochs
   (a trend, not the noise of one epoch against another). Held-out means the validation split
   (``dataset.val_size``); the test set is never read per epoch. Without a validation split the
   change is unknown and the baseline is not called converged.
+
+  Only a rise counts (``fall_ok``, default true): the rule asks whether more training would
+  still help, the reviewer's "it simply trained more". A baseline whose held-out accuracy falls
+  at the final rate fits its training images ever closer and generalises a little worse: it has
+  finished training, and more of it would not help. ``fall_ok=false`` bounds the change both
+  ways. The record keeps the signed change, so either reading can be made from it.
 """
 
 from __future__ import annotations
@@ -91,7 +97,7 @@ def assess(history: List[Dict[str, float]], recipe: RecipeConf, rule: Convergenc
         reasons.append(f"final training top-1 {train:.2f}% < {rule.min_train_top1:g}%")
     held_out = [row["val_top1"] for row in history[-window:] if "val_top1" in row]
     change = fitted_change(held_out) if len(held_out) == window and window >= 2 else None
-    change_ok = change is not None and abs(change) < rule.max_late_change
+    change_ok = change is not None and (change if rule.fall_ok else abs(change)) < rule.max_late_change
     if change is None:
         reasons.append("no validation top-1 per epoch over the final window (dataset.val_size=0)")
     elif not change_ok:
