@@ -441,7 +441,7 @@ class WandbConf:
 class PlanConf:
     format: str = ranged("text", choices=("text", "json"))
     # Training img/s of one GPU for the GPU-hours estimate; null: the assumed per-model table in
-    # benchmark/plan/cost.py (no GPU has been measured for this suite). Not part of any identity.
+    # benchmark/tasks/image_cost.py (no GPU has been measured for this suite). Not part of any identity.
     gpu_images_per_s: Optional[float] = ranged(None, **POSITIVE)
     # Language models: GPU-hours are estimated as FLOPs / (gpu_tflops x mfu); an estimate, not a measurement.
     gpu_tflops: float = ranged(312.0, **POSITIVE)  # peak dense TFLOP/s of one GPU (A100 bf16: 312)

@@ -26,11 +26,8 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmark import lm, pruning
-from benchmark.data import dataset_entry
 from benchmark.errors import ConfigError
-from benchmark.models import MODELS, model_family
-from benchmark.retraining import distill, recalibration, rewinding, schedules
+from benchmark.retraining import schedules
 from benchmark.schema import BenchmarkConf, Domain
 from benchmark.tasks import task_of
 from benchmark.tracking import resolve_mode
@@ -134,49 +131,23 @@ def check(cfg: Any, epochs: int) -> None:
 # --- The phase: every check of a composed cell config, in the order it runs --------------------------
 
 
-def check_pairing(cfg: BenchmarkConf, epochs: int = 0) -> None:
-    """The dataset is a registered one, and a model and a recipe written for different data fail in
-    one line (``dataset=imagenet`` with the CIFAR ResNet-56 and the CIFAR recipe, say)."""
-    family = dataset_entry(cfg.dataset.name).family
-    if model_family(cfg.model.name) not in ("any", family):
-        fitting = ", ".join(name for name in MODELS if model_family(name) in ("any", family))
-        raise ConfigError(f"model={cfg.model.name} is defined for {model_family(cfg.model.name)} data; "
-                          f"dataset={cfg.dataset.name} needs one of: {fitting}")
-    if cfg.recipe.name not in ("", family):
-        raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; "
-                          f"dataset={cfg.dataset.name} needs recipe={family}")
-
-
 CHECKS: Tuple[Tuple[str, Callable[[BenchmarkConf, int], Any]], ...] = (
+    # first: a config whose groups belong to different tasks (an image dataset with model=causal_lm) is one
+    # line about its groups, before any check reads them as one task's
+    ("pairing", lambda cfg, T: task_of(cfg).check_pairing(cfg)),  # the task's dataset, model, recipe and pruner
+    ("task leaves", lambda cfg, T: task_of(cfg).refuse_ignored(cfg)),  # leaves the task never reads (benchmark.tasks)
     ("domains", check),  # every value against its schema domain (benchmark.schema)
     ("tracking", lambda cfg, T: resolve_mode(cfg.wandb.mode)),  # wandb.mode (benchmark.tracking)
-    ("pairing", check_pairing),  # dataset registry, model and recipe families (above)
-    ("task leaves", lambda cfg, T: task_of(cfg).refuse_ignored(cfg)),  # leaves the task never reads (benchmark.tasks)
+    ("not run", lambda cfg, T: task_of(cfg).refuse_unrun(cfg)),  # settings the task cannot run with their meaning
     ("schedule", lambda cfg, T: schedules.validate(cfg.schedule, cfg.recipe, T)),  # and the recipe
-    ("distill", lambda cfg, T: distill.validate(cfg.distill)),
-    ("recalibration", lambda cfg, T: recalibration.validate(cfg.bn_recalibration)),
-    ("rewinding", lambda cfg, T: rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, T)),
-    ("pruner", lambda cfg, T: pruning.resolve(cfg.pruner, cfg.model.name)),  # benchmark.pruning.spec
+    ("task", lambda cfg, T: task_of(cfg).check(cfg, T)),  # what only the task's own settings can get wrong
 )
 
 
 def validate(cfg: BenchmarkConf) -> int:
-    """Check every setting that can fail without data, in the order of :data:`CHECKS`; return the
-    budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem. A config with
-    any language-model group runs the language-model checks instead (:mod:`benchmark.lm.checks`):
-    its cell does not run :mod:`benchmark.preparation`, so what needs it is refused here, before training."""
-    if lm.wants_lm(cfg):
-        from benchmark.lm.checks import check_lm, check_refused, check_pairing as check_lm_pairing
-
-        check_lm_pairing(cfg)  # first: a half-LM config is one line about its groups
-        task_of(cfg).refuse_ignored(cfg)  # leaves the language-model code never reads (benchmark.tasks.text)
-        epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)
-        check(cfg, epochs)
-        resolve_mode(cfg.wandb.mode)
-        check_refused(cfg)  # schedules and settings the LM cell cannot run with their meaning (lm.checks.REFUSED)
-        schedules.validate(cfg.schedule, cfg.recipe, epochs)
-        check_lm(cfg)  # the model, data and regime, against each other
-        return epochs
+    """Check every setting that can fail without data, in the order of :data:`CHECKS`, the same for
+    every task (each task brings its own pairing, refusals and checks, :class:`benchmark.tasks.Task`);
+    return the budget T in epochs. Raises :class:`ConfigError` (one line) on the first problem."""
     epochs = schedules.retrain_epochs(cfg.budget, cfg.recipe)  # the budget's unit first: checks bound by T
     for _, run_check in CHECKS:
         run_check(cfg, epochs)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmark.plan import cost as throughput
+from benchmark.tasks import image_cost as throughput
 from benchmark.launch.sweep_callbacks import PlanSummary, hours
 from benchmark.plan import plan_cell
 from tests.conftest import compose_config

@@ -102,7 +102,7 @@ def test_a_bf16_cpu_step_trains_with_batchnorm_statistics_in_fp32():
 def test_plan_mode_prices_a_cell_at_the_rate_of_the_precision_it_will_run(tmp_path):
     import json
 
-    from benchmark.plan.cost import cell_throughput
+    from benchmark.tasks.image_cost import cell_throughput
 
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"meta": {"threads": 2}, "rows": [

@@ -133,8 +133,8 @@ def test_one_phase_runs_every_check_in_its_listed_order_and_a_new_one_is_one_lin
     from benchmark import cell
 
     assert cell.validate is validation.validate
-    assert [name for name, _ in validation.CHECKS] == ["domains", "tracking", "pairing", "task leaves", "schedule", "distill",
-                                                       "recalibration", "rewinding", "pruner"]
+    assert [name for name, _ in validation.CHECKS] == ["pairing", "task leaves", "domains", "tracking", "not run",
+                                                       "schedule", "task"]
     seen = []
     monkeypatch.setattr(validation, "CHECKS", tuple((name, lambda cfg, T, name=name: seen.append((name, T)))
                                                     for name, _ in validation.CHECKS) + (("new", _refuse),))
@@ -149,7 +149,9 @@ def _refuse(cfg, epochs):
 
 @pytest.mark.parametrize("overrides,check", [(["pruner.ratio=1.5"], "domains"), (["dataset=imagenet"], "pairing"),
                                              (["schedule=lrw", "budget.epochs=200"], "schedule"),
-                                             (["bn_recalibration=2.0"], "recalibration")])
+                                             (["bn_recalibration=2.0"], "task"), (["rewind_epochs=[500]", "schedule=wr"], "task"),
+                                             (["model=causal_lm"], "pairing"), (["dataset=text", "model=causal_lm",
+                                              "recipe=lm", "pruner=wanda", "schedule=wr"], "not run")])
 def test_each_bad_input_is_caught_by_the_check_named_for_it(overrides, check):
     cfg = compose_config(overrides)
     epochs = validation.schedules.retrain_epochs(cfg.budget, cfg.recipe)

@@ -55,7 +55,7 @@ class DatasetEntry:
 
     full_train_size: Callable[[DatasetConf], int]  # before the validation split and subset
     image_size: Callable[[DatasetConf], int]
-    family: str  # cifar | imagenet: which models and recipes fit it (benchmark.validation.check_pairing)
+    family: str  # cifar | imagenet: which models and recipes fit it (the image task's check_pairing, benchmark.tasks.image)
     read: Optional[Callable[[DatasetConf], Tuple[Split, Split]]] = None
     stream: Optional[Callable[[DatasetConf, int, torch.device], Data]] = None  # (config, batch, device)
 

@@ -7,7 +7,8 @@ With ``-m ... mode=plan`` every job returns its plan; ``PlanSummary`` adds them 
 end of the sweep: how many cells there are and how many already finished, which
 baselines and pruned models are still to compute (each counted once however many cells
 share it), the epochs left to train, and the images they process with the GPU-hours
-(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.plan.cost`). Job returns only reach this process with a
+(estimated) and CPU-hours (measured) that takes (:mod:`benchmark.tasks.image_cost`; language models:
+GPU-hours from FLOPs, :mod:`benchmark.lm.cost`). Job returns only reach this process with a
 launcher that runs jobs in it (the default basic launcher), which is how plans are run.
 """
 
@@ -23,7 +24,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from benchmark.plan.cost import describe_hours, sweep_hours
+from benchmark.tasks.image_cost import cell_work, describe_hours, sweep_hours
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
         "epochs_to_train": sum(p["baseline_epochs"] for p in baselines.values())
         + sum(p["budget_epochs"] * p["rounds"] for p in cells.values()),
     }
-    if all("gpu_hours" in p for p in plans):  # language models (benchmark/lm/plan.py): each stage counted once
-        stages = {(s, p["identity"][s]): p["gpu_hours"][s] for p in plans for s in ("baseline", "pruned", "cell")
+    flops_priced = [p for p in plans if "gpu_hours" in p]  # language models (benchmark.lm.cost): each stage once
+    if flops_priced:
+        stages = {(s, p["identity"][s]): p["gpu_hours"][s] for p in flops_priced for s in ("baseline", "pruned", "cell")
                   if not p["cached"][s]}
         totals["gpu_hours_estimated"] = round(sum(stages.values()), 2)
     return totals
@@ -54,9 +56,7 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
 
 def hours(plans: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The images those unique stages process, and the GPU- and CPU-hours they take
-    (:mod:`benchmark.plan.cost`: the GPU rates are estimates, the CPU ones measured)."""
-    from benchmark.plan import cell_work
-
+    (:mod:`benchmark.tasks.image_cost`: the GPU rates are estimates, the CPU ones measured)."""
     work = [w for stage in ("baseline", "pruned", "cell") for p in _first(plans, stage).values()
             for w in cell_work(p, **{s: s == stage for s in ("baseline", "pruned", "cell")})]
     return sweep_hours(work)
@@ -80,8 +80,9 @@ class PlanSummary(Callback):
         if not self.plans:
             return
         totals = summarise(self.plans)
+        priced = [p for p in self.plans if "throughput" in p]  # image cells: hours from images per second
         print("sweep plan: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in totals.items())
-              + ", " + describe_hours(hours(self.plans)), flush=True)
+              + (", " + describe_hours(hours(priced)) if priced else ""), flush=True)
 
 
 def _ensure_writable(folder: str) -> None:

@@ -10,26 +10,10 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
-
 from benchmark.errors import ConfigError
 
 LM_PRUNERS = ("none", "magnitude", "wanda", "sparsegpt")
 INSTALL = 'pip install -e ".[lm]"'
-
-
-def is_lm(cfg: Any) -> bool:
-    """Whether a config asks for the language-model pipeline: the text data decides, as the data
-    family decides the models and recipes of the vision side."""
-    return cfg.dataset.name == "text"
-
-
-def wants_lm(cfg: Any) -> bool:
-    """Whether any group of the config belongs to the language-model side (to catch a half-LM config)."""
-    from benchmark.schema import CausalLMConf, LMPrunerConf
-
-    return (is_lm(cfg) or isinstance(cfg.model, CausalLMConf) or isinstance(cfg.pruner, LMPrunerConf)
-            or cfg.recipe.name == "text")
 
 
 def require(module: str, why: str) -> ModuleType:

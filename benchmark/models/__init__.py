@@ -79,7 +79,7 @@ MODELS: Dict[str, Callable[[ModelConf, int], nn.Module]] = {
 }
 
 
-# The dataset family each built-in model was defined for (benchmark.validation.check_pairing);
+# The dataset family each built-in model was defined for (the image task's check_pairing, benchmark.tasks.image);
 # a model not listed here takes any input size.
 FAMILIES: Dict[str, str] = {
     **{name: "cifar" for name in ("resnet20", "resnet32", "resnet56", "resnet110", "vgg16", "vgg19",

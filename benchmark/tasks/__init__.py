@@ -13,10 +13,11 @@ the language-model package above it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Protocol, Sequence, Tuple
+from typing import Any, Dict, List, Protocol, Sequence, Tuple
 
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, identity, leaves
+from benchmark.schema import CausalLMConf, LMPrunerConf
 
 Fingerprints = Tuple[Dict[str, Any], Dict[str, Any]]  # (what the baseline hashes, what the pruned model hashes) beyond the config
 
@@ -40,6 +41,26 @@ class Task(Protocol):
         never reads holds anything but its schema default: accepted, it would be ignored yet hashed into
         a new cache entry. Each task declares those leaves once, with the reason (its ``IGNORED``)."""
 
+    # The validation phase (benchmark.validation.CHECKS) calls these three in its one order.
+    def check_pairing(self, cfg: Any) -> None:
+        """The dataset, model, recipe and pruner groups are this task's, in one line naming the one that is not."""
+
+    def refuse_unrun(self, cfg: Any) -> None:
+        """A schedule or setting this task cannot run with its meaning, refused in one line naming it and why."""
+
+    def check(self, cfg: Any, epochs: int) -> None:
+        """What only this task's settings can get wrong, against each other and the budget ``epochs``."""
+
+    # Plan mode (benchmark.plan): the task's counts and cost beside the plan every task shares.
+    def plan_counts(self, cfg: Any, epochs: int, ident: Identity) -> Dict[str, Any]:
+        """Counts, ``rounds``, ``baseline_epochs``, ``steps_per_epoch`` and what the cost needs."""
+
+    def plan_lines(self, plan: Dict[str, Any]) -> List[str]:
+        """The plan's count lines, as text."""
+
+    def describe_cost(self, plan: Dict[str, Any]) -> str:
+        """What the plan's stages still to compute cost, in one line."""
+
 
 def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[str, Any], cells: str) -> None:
     """The first leaf of ``ignored`` (key, why) that ``cfg`` holds away from its default in
@@ -52,14 +73,24 @@ def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[
 
 
 def task_of(cfg: Any) -> Task:
-    """The task a config's dataset belongs to."""
-    if cfg.dataset.name == "text":
+    """The task a config belongs to: text when its dataset or any group is a language-model one (so a
+    config mixing the two is refused by the text task's pairing check, naming the groups it saw)."""
+    if (cfg.dataset.name == "text" or isinstance(cfg.model, CausalLMConf) or isinstance(cfg.pruner, LMPrunerConf)
+            or cfg.recipe.name == "text"):
         from benchmark.tasks.text import TEXT
 
         return TEXT
     from benchmark.tasks.image import IMAGE
 
     return IMAGE
+
+
+def task_named(name: str) -> Task:
+    """The task of that name (a plan or record names its task)."""
+    from benchmark.tasks.image import IMAGE
+    from benchmark.tasks.text import TEXT
+
+    return {task.name: task for task in (IMAGE, TEXT)}[name]
 
 
 def cell_identity(cfg: Any, retrain_epochs: int, plan: bool = False) -> Identity:

@@ -7,27 +7,34 @@ weight pruning stored as a pruning history (:mod:`benchmark.pruning`), cross-ent
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark import distributed, pruning
-from benchmark.data import Data, Loader, image_size, open_data
+from benchmark.data import Data, Loader, dataset_entry, image_size, open_data, train_length
 from benchmark.device import resolve_device
 from benchmark.fastpath import fast_path, layout, precision
-from benchmark.models import build_model
+from benchmark.errors import ConfigError
+from benchmark.models import MODELS, build_model, model_family
 from benchmark.models.custom import model_fingerprint
 from benchmark.models.weights import load_weights
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.records import reductions
+from benchmark.retraining import distill, recalibration, rewinding
 from benchmark.retraining.convergence import baseline_summary
 from benchmark.schema import BenchmarkConf, RetrainConf
 from benchmark.seeding import seed_everything
+from benchmark.artefacts import read_json
+from benchmark.identity import Identity
 from benchmark.tasks import Fingerprints, refuse_ignored
+from benchmark.tasks.image_cost import cell_throughput, cell_work, describe_hours, sweep_hours
 
 
 @torch.no_grad()
@@ -157,6 +164,35 @@ def _model_summary(cfg: BenchmarkConf, spec: pruning.PruningSpec, base: Any, pru
         "latency_pruned": (latency(cfg, outcome.model) if spec.rounds > 1 or spec.gradual
                            else pruned.meta["latency"]),
     }
+
+
+def _pruned_counts(cfg: BenchmarkConf, model: nn.Module, spec: pruning.PruningSpec, size: int,
+                   cached_meta: Path) -> Dict[str, Any]:
+    """Counts after pruning, without data: structured widths do not depend on the scores (L1
+    stands in for every criterion), a checkpoint is read. A custom pruner's result is known only
+    once it has run (then from the cache); a global ranking's widths depend on the trained weights."""
+    meta = read_json(cached_meta)
+    if meta is not None and spec.rounds == 1 and not spec.gradual:  # AGP's cached stage holds s_i, not s_f
+        return {"params": meta["params"], "flops": meta["flops"], "exact": True}
+    if spec.name == "custom":
+        return {"params": None, "flops": None, "exact": False}
+    if spec.name == "checkpoint":
+        model, _ = pruning.checkpoint.load_pruned(model, spec, cfg.dataset.num_classes, size)
+    else:
+        history = None
+        for r in range(spec.rounds):
+            # AGP counts as the one-shot pruner its final masks equal in size.
+            history = pruning.prune(model, pruning.gradual.final_spec(spec), cfg.seed.prune + r,
+                                    criterion="l1" if spec.structured or spec.graph else None, history=history,
+                                    image_size=size)
+    counts = model_counts(model, size)
+    return {"params": counts["params"], "flops": counts["flops"], "exact": not spec.global_pruning}
+
+
+def _count_line(label: str, before: int, after: Any, pct: Any, unit: str = "") -> str:
+    if after is None:
+        return f"{label}{before:,}{unit} -> known once the pruner has run"
+    return f"{label}{before:,} -> {after:,}{unit} (-{pct:.1f}%)"
 
 
 class ImageTask:
@@ -294,6 +330,62 @@ class ImageTask:
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
         refuse_ignored(cfg, IGNORED, _DEFAULTS, "image cells")
+
+    # --- plan mode (benchmark.plan) ---
+
+    def plan_counts(self, cfg: BenchmarkConf, epochs: int, ident: Identity) -> Dict[str, Any]:
+        """Parameters and FLOPs before and after pruning, computed on a freshly initialised model,
+        and the throughput that turns the plan's images into hours (benchmark.tasks.image_cost)."""
+        model = dense_model(cfg, torch.device("cpu"))
+        size = image_size(cfg.dataset)
+        before = model_counts(model, size)
+        spec = pruning_spec(cfg, model)
+        after = _pruned_counts(cfg, model, spec, size, Path(cfg.paths.cache) / "pruned" / ident.pruned / "meta.json")
+        return {
+            "params_before": before["params"],
+            "params_after": after["params"],
+            "flops_before": before["flops"],
+            "flops_after": after["flops"],
+            **reductions(before, after),
+            "counts_exact": after["exact"],
+            "pruning_ratio": spec.ratio if spec.stage_ratios is None else spec.stage_ratios,
+            "rounds": spec.rounds,
+            "baseline_epochs": cfg.recipe.epochs,
+            "steps_per_epoch": math.ceil(train_length(cfg.dataset) / cfg.recipe.batch_size),
+            "throughput": cell_throughput(cfg),  # images per epoch and img/s: plan mode's hours
+        }
+
+    def plan_lines(self, plan: Dict[str, Any]) -> List[str]:
+        return [_count_line("params    ", plan["params_before"], plan["params_after"], plan["params_reduction_pct"]),
+                _count_line("FLOPs     ", plan["flops_before"], plan["flops_after"], plan["flops_reduction_pct"], " MACs")]
+
+    def describe_cost(self, plan: Dict[str, Any]) -> str:
+        return describe_hours(sweep_hours(cell_work(plan)))
+
+    # --- the validation phase (benchmark.validation.CHECKS) ---
+
+    def check_pairing(self, cfg: BenchmarkConf) -> None:
+        """The dataset is a registered one, and a model and a recipe written for different data fail in
+        one line (``dataset=imagenet`` with the CIFAR ResNet-56 and the CIFAR recipe, say)."""
+        family = dataset_entry(cfg.dataset.name).family
+        if model_family(cfg.model.name) not in ("any", family):
+            fitting = ", ".join(name for name in MODELS if model_family(name) in ("any", family))
+            raise ConfigError(f"model={cfg.model.name} is defined for {model_family(cfg.model.name)} data; "
+                              f"dataset={cfg.dataset.name} needs one of: {fitting}")
+        if cfg.recipe.name not in ("", family):
+            raise ConfigError(f"recipe={cfg.recipe.name} is written for {cfg.recipe.name} data; "
+                              f"dataset={cfg.dataset.name} needs recipe={family}")
+
+    def refuse_unrun(self, cfg: BenchmarkConf) -> None:
+        """Nothing: the image cell runs every schedule and setting of the registry with its meaning."""
+
+    def check(self, cfg: BenchmarkConf, epochs: int) -> None:
+        """Each image-side group's own checks, beside the code they guard: distillation, BatchNorm
+        recalibration, the weight-rewinding snapshots against E and T, and the pruner against the model."""
+        distill.validate(cfg.distill)
+        recalibration.validate(cfg.bn_recalibration)
+        rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, epochs)
+        pruning.resolve(cfg.pruner, cfg.model.name)  # benchmark.pruning.spec
 
 
 IMAGE = ImageTask()

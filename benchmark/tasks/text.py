@@ -10,13 +10,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from benchmark import distributed
-from benchmark.lm import regimes
+from benchmark.lm import checks, cost, regimes
 from benchmark.lm.corpus import BlockLoader, TokenSplits, floor, load_tokens, vocab_size
 from benchmark.lm.models import build_lm, weights_fingerprint
 from benchmark.lm.objective import perplexity, token_loss
@@ -305,6 +305,32 @@ class TextTask:
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
         refuse_ignored(cfg, IGNORED, _DEFAULTS, "language-model cells")
+
+    # --- plan mode (benchmark.plan) ---
+
+    def plan_counts(self, cfg: BenchmarkConf, epochs: int, ident: Any) -> Dict[str, Any]:
+        """Parameters from the model's config, tokens per stage, GPU-hours from FLOPs (benchmark.lm.cost)."""
+        return cost.plan_counts(cfg, epochs)
+
+    def plan_lines(self, plan: Dict[str, Any]) -> List[str]:
+        return cost.plan_lines(plan)
+
+    def describe_cost(self, plan: Dict[str, Any]) -> str:
+        return cost.describe_cost(plan)
+
+    # --- the validation phase (benchmark.validation.CHECKS) ---
+
+    def check_pairing(self, cfg: BenchmarkConf) -> None:
+        """Every group is a language-model one; a config with only some of them names the ones it saw."""
+        checks.check_pairing(cfg)
+
+    def refuse_unrun(self, cfg: BenchmarkConf) -> None:
+        """Schedules and settings this cell cannot run with their meaning (lm.checks.REFUSED), by name."""
+        checks.check_refused(cfg)
+
+    def check(self, cfg: BenchmarkConf, epochs: int) -> None:
+        """The model, data and regime against each other, before anything trains (lm.checks.check_lm)."""
+        checks.check_lm(cfg)
 
 
 TEXT = TextTask()

@@ -1,4 +1,7 @@
-"""Plan mode for a language-model cell: counts and estimated GPU-hours, nothing downloaded.
+"""What a language-model cell's plan counts and costs: parameters, tokens, estimated GPU-hours.
+
+Read by the text task's plan members (:mod:`benchmark.tasks.text`) for the one plan mode
+(:mod:`benchmark.plan`); nothing is downloaded.
 
 The parameter count N comes from the model's config on the meta device (exact), or for a hub
 model not on this machine from ``model.num_params`` or a table of known sizes. Tokens processed
@@ -12,15 +15,10 @@ measurement.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
-from benchmark.identity import Identity, cell_name
 from benchmark.lm.corpus import vocab_size
 from benchmark.lm.models import parameter_count
-from benchmark.records import read_record
-from benchmark.retraining import schedules
-from benchmark.retraining.derivation import describe
 from benchmark.schema import BenchmarkConf
 
 
@@ -38,8 +36,8 @@ def _blocks(cfg: BenchmarkConf) -> int:
     return int(layers or {"facebook/opt-125m": 12}.get(cfg.model.name, 32))
 
 
-def plan_lm_cell(cfg: BenchmarkConf, epochs: int, ident: Identity) -> Dict[str, Any]:
-    """The plan of a validated cell (``epochs``: its budget T) with its identities."""
+def plan_counts(cfg: BenchmarkConf, epochs: int) -> Dict[str, Any]:
+    """The counts and estimated GPU-hours per stage of a validated cell (``epochs``: its budget T)."""
     n = parameter_count(cfg.model, vocab_size(cfg.dataset))
     tokens = _tokens(cfg, epochs, _blocks(cfg))
     per_train = 6 if cfg.retrain.params == "all" else 4
@@ -49,35 +47,23 @@ def plan_lm_cell(cfg: BenchmarkConf, epochs: int, ident: Identity) -> Dict[str, 
              "pruned": 2 * n * (tokens["calibration"] + tokens["evaluate"]),
              "cell": per_train * n * tokens["retrain"] + 2 * n * tokens["evaluate"]}
     rate = cfg.plan.gpu_tflops * 1e12 * cfg.plan.mfu * 3600
-    steps = max(1, cfg.dataset.train_tokens // (cfg.dataset.block_size * cfg.recipe.batch_size))
-    cache = Path(cfg.paths.cache)
-    record = read_record(cache / "cells" / ident.cell / "record.json")
     return {
-        "name": cell_name(cfg, epochs) + f"-{cfg.retrain.params}",
-        "identity": ident.as_dict(),
         "params": n,
         "tokens": tokens,
         "gpu_hours": {k: v / rate for k, v in flops.items()},
         "assumed": f"{cfg.plan.gpu_tflops:g} TFLOP/s x MFU {cfg.plan.mfu:g}",
-        "budget_epochs": epochs, "baseline_epochs": 0 if cfg.model.pretrained else cfg.recipe.epochs, "rounds": 1,
-        "steps_per_epoch": steps,
-        "derivation": describe(cfg.schedule, cfg.recipe, epochs),
-        "lr_at_epoch_start": schedules.lr_at_epoch_start(steps, epochs, cfg.schedule, cfg.recipe),
-        "cached": {"baseline": (cache / "baselines" / ident.baseline / "model.pt").exists(),
-                   "pruned": (cache / "pruned" / ident.pruned / "model.pt").exists(),
-                   "cell": record is not None and record.done},
+        "rounds": 1,
+        "baseline_epochs": 0 if cfg.model.pretrained else cfg.recipe.epochs,
+        "steps_per_epoch": max(1, cfg.dataset.train_tokens // (cfg.dataset.block_size * cfg.recipe.batch_size)),
     }
 
 
-def format_lm_plan(plan: Dict[str, Any]) -> str:
+def plan_lines(plan: Dict[str, Any]) -> List[str]:
+    return [f"params    {plan['params']:,}",
+            "tokens    " + "  ".join(f"{k}={v:,}" for k, v in plan["tokens"].items())]
+
+
+def describe_cost(plan: Dict[str, Any]) -> str:
     hours = plan["gpu_hours"]
-    lines = [f"cell      {plan['name']}",
-             "identity  " + "  ".join(f"{k}={v}" for k, v in plan["identity"].items()),
-             f"params    {plan['params']:,}",
-             "tokens    " + "  ".join(f"{k}={v:,}" for k, v in plan["tokens"].items()),
-             f"GPU-hours dense {hours['baseline']:.3g}  prune {hours['pruned']:.3g}  retrain {hours['cell']:.3g} "
-             f"(estimate: {plan['assumed']})",
-             f"budget    T={plan['budget_epochs']} epochs x {plan['steps_per_epoch']} iterations",
-             "cached    " + "  ".join(f"{k}={'yes' if v else 'no'}" for k, v in plan["cached"].items()),
-             *plan["derivation"]]
-    return "\n".join(lines)
+    return (f"GPU-hours dense {hours['baseline']:.3g}  prune {hours['pruned']:.3g}  retrain {hours['cell']:.3g} "
+            f"(estimate: {plan['assumed']})")

@@ -1,4 +1,4 @@
-"""What a plan costs in hours: the images its stages process, over images per second.
+"""What an image cell's plan costs in hours: the images its stages process, over images per second.
 
 Plan mode counts epochs exactly; hours need a throughput, and the two sources differ in kind:
 
@@ -108,3 +108,17 @@ def describe_hours(hours: Dict[str, Any]) -> str:
     arithmetic = "/".join(sorted({r[2] if len(r) > 2 else "fp32" for r in hours["cpu_rates"]}))
     return text + (f", CPU-hours ~{hours['cpu_hours']:.3g} (at {cpu} img/s {arithmetic} measured on {threads} threads "
                    "by make bench)")
+
+
+def cell_work(plan: Dict[str, Any], baseline: bool = True, pruned: bool = True, cell: bool = True) -> List[tuple]:
+    """(images, rates) of the stages of one cell's plan that are asked for and not cached: the
+    baseline (E epochs, then the test set), the pruned model (one test pass) and the retraining
+    (T epochs per round, a test pass after each round)."""
+    rate, cached, work = plan["throughput"], plan["cached"], []
+    if baseline and not cached["baseline"]:
+        work.append((stage_images(rate, plan["baseline_epochs"]), rate))
+    if pruned and not cached["pruned"]:
+        work.append((stage_images(rate, 0), rate))
+    if cell and not cached["cell"]:
+        work.append((stage_images(rate, plan["budget_epochs"] * plan["rounds"], plan["rounds"]), rate))
+    return work
