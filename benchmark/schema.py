@@ -345,8 +345,8 @@ class BudgetAwareScheduleConf(ScheduleConf):
     """A warm-up then a decay to 0 over the budget, per iteration: llr | allr | cosine | rex."""
 
     name: str = "llr"
-    warmup_fraction: float = 0.1  # int(warmup_fraction x T x iterations) of cosine ramp from 0 to the peak
-    peak_lr: Optional[float] = None  # None: the recipe's largest lr; allr: decided after pruning (leave null)
+    warmup_fraction: float = ranged(0.1, **FRACTION)  # int(warmup_fraction x T x iterations) of cosine ramp from 0 to the peak
+    peak_lr: Optional[float] = ranged(None, **POSITIVE)  # None: the recipe's largest lr; allr: decided after pruning (leave null)
 
 
 @dataclass
@@ -406,8 +406,8 @@ class DistillConf:
     """Knowledge distillation while retraining: none | kd (the teacher is the cell's dense baseline)."""
 
     name: str = "none"
-    alpha: float = 0.5  # weight of the soft (teacher) term; (1 - alpha) weights cross-entropy
-    temperature: float = 4.0  # tau: both logits divided by it, the soft term scaled by tau^2
+    alpha: float = ranged(0.5, low=0, high=1)  # weight of the soft (teacher) term; (1 - alpha) weights cross-entropy
+    temperature: float = ranged(4.0, **POSITIVE)  # tau: both logits divided by it, the soft term scaled by tau^2
 
 
 @dataclass
@@ -486,7 +486,7 @@ class BenchmarkConf:
     schedule: ScheduleConf = MISSING
     budget: BudgetConf = MISSING
     distill: DistillConf = field(default_factory=DistillConf)
-    bn_recalibration: Optional[float] = None  # fraction of the training set re-estimating BatchNorm statistics after pruning
+    bn_recalibration: Optional[float] = ranged(None, low=0, high=1, low_open=True)  # fraction of the training set re-estimating BatchNorm statistics after pruning
     rewind_epochs: List[int] = field(default_factory=list)  # baseline epochs whose weights it keeps for schedule=wr (not identity)
     seed: SeedConf = field(default_factory=SeedConf)
     retrain: RetrainConf = field(default_factory=RetrainConf)  # language models: all | biases_norms | lora

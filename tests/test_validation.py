@@ -149,7 +149,7 @@ def _refuse(cfg, epochs):
 
 @pytest.mark.parametrize("overrides,check", [(["pruner.ratio=1.5"], "domains"), (["dataset=imagenet"], "pairing"),
                                              (["schedule=lrw", "budget.epochs=200"], "schedule"),
-                                             (["bn_recalibration=2.0"], "task"), (["rewind_epochs=[500]", "schedule=wr"], "task"),
+                                             (["bn_recalibration=2.0"], "domains"), (["rewind_epochs=[500]", "schedule=wr"], "task"),
                                              (["model=causal_lm"], "pairing"), (["dataset=text", "model=causal_lm",
                                               "recipe=lm", "pruner=wanda", "schedule=wr"], "not run")])
 def test_each_bad_input_is_caught_by_the_check_named_for_it(overrides, check):

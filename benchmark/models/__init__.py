@@ -114,6 +114,4 @@ def model_constructor(name: str) -> Callable[[ModelConf, int], nn.Module]:
 def build_model(model_cfg: ModelConf, num_classes: int) -> nn.Module:
     """The dense network named by ``model.name`` (CIFAR models at ``model.width``)."""
     constructor = model_constructor(model_cfg.name)
-    if not model_cfg.width > 0:
-        raise ConfigError(f"model.width={model_cfg.width} must be > 0")
     return constructor(model_cfg, num_classes)

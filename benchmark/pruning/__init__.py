@@ -168,8 +168,6 @@ def match_target(model: nn.Module, spec: PruningSpec, metric: str, target: float
                           "importance that reads data (the widths depend on the batches); use a ratio")
     if metric not in ("params", "flops"):
         raise ConfigError(f"pruner.target_metric={metric!r} is not one of: params, flops")
-    if not 0.0 < target < 1.0:
-        raise ConfigError(f"pruner.target_reduction={target} must lie in (0, 1)")
     dense = count_params(model) if metric == "params" else count_macs(model, image_size)
     # Torch-Pruning leaves a group whole where a ratio would empty it, so the reduction stops
     # rising near 1: bisect below the first upper bound that reaches the target.

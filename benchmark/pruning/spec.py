@@ -145,10 +145,6 @@ def _extra_fields(pruner: PrunerConf) -> Dict[str, Any]:
 
 def validate(spec: PruningSpec, model: Any) -> None:
     """One-line errors for a spec this model cannot take, before any training."""
-    if spec.rounds < 1:
-        raise ConfigError(f"pruner.rounds={spec.rounds} must be >= 1")
-    if spec.round_to < 1:
-        raise ConfigError(f"pruner.round_to={spec.round_to} must be >= 1")
     if spec.unstructured:
         if not 0.0 < spec.sparsity < 1.0:
             raise ConfigError(f"pruner.sparsity={spec.sparsity} must lie in (0, 1) for pruner={spec.name}")
@@ -200,8 +196,6 @@ def _validate_graph(spec: PruningSpec, model: Any) -> None:
         unknown = sorted(set(spec.skip_layers) - known)
         if unknown:
             raise ConfigError(f"pruner.skip_layers {unknown} are not prunable layer ids of this model: {sorted(known)}")
-    if not 0.0 <= spec.ratio < 1.0:
-        raise ConfigError(f"pruner.ratio={spec.ratio} must lie in [0, 1)")
     if spec.graph and (spec.importance is None or "_target_" not in spec.importance):
         raise ConfigError("pruner.importance._target_ must name a Torch-Pruning importance, "
                           "e.g. torch_pruning.importance.MagnitudeImportance")

@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from torch import nn
 
 from benchmark.data import Loader
-from benchmark.errors import ConfigError
-
-
-def validate(fraction: Optional[float]) -> None:
-    if fraction is not None and not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"bn_recalibration={fraction} must lie in (0, 1] (a fraction of the training set)")
 
 
 @torch.no_grad()

@@ -259,12 +259,8 @@ def validate_recipe(recipe: RecipeConf) -> None:
 
 
 def _validate_budget_aware(schedule: ScheduleConf) -> None:
-    if not 0.0 <= schedule.warmup_fraction < 1.0:
-        raise ConfigError(f"schedule.warmup_fraction={schedule.warmup_fraction} must lie in [0, 1)")
     if schedule.name == "allr" and schedule.peak_lr is not None:
         raise ConfigError(f"schedule.peak_lr={schedule.peak_lr}: allr decides its rate after pruning; leave it null")
-    if schedule.peak_lr is not None and not schedule.peak_lr > 0:
-        raise ConfigError(f"schedule.peak_lr={schedule.peak_lr} must be > 0")
 
 
 def validate(schedule: ScheduleConf, recipe: RecipeConf, epochs: int) -> None:

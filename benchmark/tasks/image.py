@@ -27,7 +27,7 @@ from benchmark.models.weights import load_weights
 from benchmark.pruning.counting import count_macs, count_params
 from benchmark.pruning.latency import forward_latency
 from benchmark.records import reductions
-from benchmark.retraining import distill, recalibration, rewinding
+from benchmark.retraining import distill, rewinding
 from benchmark.retraining.convergence import baseline_summary
 from benchmark.schema import BenchmarkConf, RetrainConf
 from benchmark.seeding import seed_everything
@@ -380,10 +380,9 @@ class ImageTask:
         """Nothing: the image cell runs every schedule and setting of the registry with its meaning."""
 
     def check(self, cfg: BenchmarkConf, epochs: int) -> None:
-        """Each image-side group's own checks, beside the code they guard: distillation, BatchNorm
-        recalibration, the weight-rewinding snapshots against E and T, and the pruner against the model."""
+        """Each image-side group's own checks, beside the code they guard: distillation, the
+        weight-rewinding snapshots against E and T, and the pruner against the model."""
         distill.validate(cfg.distill)
-        recalibration.validate(cfg.bn_recalibration)
         rewinding.snapshot_epochs(cfg.rewind_epochs, cfg.schedule.name, cfg.recipe.epochs, epochs)
         pruning.resolve(cfg.pruner, cfg.model.name)  # benchmark.pruning.spec
 
