@@ -66,3 +66,25 @@ def test_the_page_sets_each_gain_beside_the_papers(tmp_path):
     assert clr_l1_t3[4] == "ResNet-56-B +0.48 (T=40); ResNet-110-B +0.40 (T=40); VGG-16-A +0.05 (T=40)"
     # the fixture's CLR gain over FT after L1 at T = 3 is 3.0 + 0.25 r for runs r = 0, 1, 2: mean +3.25
     assert clr_l1_t3[5].startswith("+3.25 [")
+
+
+def test_the_converged_scale_is_the_papers_recipe_and_budgets_on_fewer_images():
+    """findings_converged changes the data, not the regime: the paper's E = 160 step recipe, its T = 40
+    and 80, a validation split for the rule to read, and findings_small's grid of claims."""
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONF, compose_config
+
+    cfg = compose_config(["+experiment=findings_converged"])
+    paper = compose_config(["+experiment=pfec_cifar10_resnet56"]).recipe  # the paper's CIFAR recipe, untouched
+    assert (cfg.recipe.epochs, list(cfg.recipe.milestones), cfg.recipe.lr, cfg.recipe.batch_size) == (160, [80, 120], 0.1, 64)
+    assert (cfg.recipe.epochs, list(cfg.recipe.milestones), cfg.recipe.weight_decay) == \
+        (paper.epochs, list(paper.milestones), paper.weight_decay)
+    assert cfg.dataset.val_size > 0 and cfg.dataset.train_subset == 1000 and cfg.model.name == "resnet20"
+    params = OmegaConf.load(CONF / "experiment" / "findings_converged.yaml").hydra.sweeper.params
+    fractions = [float(f) for f in str(params["budget.fraction"]).split(",")]
+    assert [round(f * cfg.recipe.epochs) for f in fractions] == [40, 80]  # the paper's T = 40 and 80 of E = 160
+    small = OmegaConf.load(CONF / "experiment" / "findings_small.yaml").hydra.sweeper
+    ours = OmegaConf.load(CONF / "experiment" / "findings_converged.yaml").hydra.sweeper
+    assert ours.params["pruner.name"] == small.params["pruner.name"] and ours.params["schedule"] == small.params["schedule"]
+    assert ours.params["seed.retrain"] == small.params["seed.retrain"] and ours.exclude == small.exclude
