@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from benchmark import distributed, preparation, stages
-from benchmark.artefacts import atomic_save, load_checkpoint
+from benchmark.artefacts import atomic_save, load_checkpoint, locked
 from benchmark.device import configure_backend, resolve_device
 from benchmark.identity import payload_file
 from benchmark.records import CellRecord, finish_cell, new_record, reuse_finished, write_record
@@ -136,10 +136,22 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     done = reuse_finished(cell_dir, output_dir)
     if done is not None:
         return done
-
     device = resolve_device(cfg.device)
     if distributed.init_from_env(device):  # several processes: DDP, rank 0 writes and logs
         device = distributed.local_device(device)
+    # Held while the cell runs, as each stage's own lock is: a second process asking for this cell waits, then
+    # reuses its record, instead of resuming from the first one's per-epoch checkpoint and retraining it beside it.
+    with distributed.main_only(locked(cell_dir)):
+        if distributed.world_size() == 1:  # under DDP every rank must take the same path: rank 0 alone re-reads nothing
+            done = reuse_finished(cell_dir, output_dir)  # finished by another process while this one waited
+            if done is not None:
+                return done
+        return _run_cell(cfg, task, epochs, ident, cell_dir, output_dir, began, device)
+
+
+def _run_cell(cfg: BenchmarkConf, task: Task, epochs: int, ident: Any, cell_dir: Path, output_dir: Path,
+              began: float, device: torch.device) -> CellRecord:
+    """The cell's stages and record, under its lock."""
     main = distributed.is_main()
     configure_backend(device, cfg.deterministic)
     spec = task.spec(cfg, device)  # fails before any data or training

@@ -103,6 +103,46 @@ def test_a_lock_blocks_others_and_is_taken_over_when_its_holder_dies(tmp_path):
         assert time.monotonic() - began < 30
 
 
+@pytest.mark.cell
+def test_a_cell_asked_for_twice_at_once_is_retrained_once_and_both_get_its_record(tiny_cfg, tmp_path, monkeypatch):
+    """Two runs of one cell at the same time (two sweeps meeting in a grid): the second waits on the cell's
+    lock and reuses the first one's record. Without the lock it resumed from the first one's per-epoch
+    checkpoint and retrained the same cell beside it (seen in the findings_converged run)."""
+    import threading
+
+    from benchmark import cell
+
+    calls, real = [], cell._retrain_rounds
+
+    def slow_retrain(*args, **kwargs):
+        calls.append(threading.get_ident())
+        time.sleep(1.0)  # the other thread reaches the cell while this one retrains it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cell, "_retrain_rounds", slow_retrain)
+    cell.run_cell(tiny_cfg("schedule=ft"), tmp_path / "warm")  # the baseline and pruned stages, shared with the cell
+    calls.clear()
+    cfg = tiny_cfg("schedule=clr")
+    records, errors = {}, []
+
+    def run(name):
+        try:
+            records[name] = cell.run_cell(cfg, tmp_path / name).as_dict()
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors and set(records) == {"a", "b"}
+    assert len(calls) == 1, "the cell was retrained by both runs"
+    assert records["a"]["metrics"] == records["b"]["metrics"]
+    assert records["a"]["identity"]["cell"] == records["b"]["identity"]["cell"]
+
+
 def _cli(args, cwd, wandb: str = "disabled"):
     env = {**os.environ, "WANDB_MODE": wandb, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, str(REPO / "benchmark" / "run.py"), *args], cwd=cwd, env=env,
