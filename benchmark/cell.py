@@ -139,24 +139,25 @@ def run_cell(cfg: BenchmarkConf, output_dir: Path) -> CellRecord:
     device = resolve_device(cfg.device)
     if distributed.init_from_env(device):  # several processes: DDP, rank 0 writes and logs
         device = distributed.local_device(device)
-    # Held while the cell runs, as each stage's own lock is: a second process asking for this cell waits, then
-    # reuses its record, instead of resuming from the first one's per-epoch checkpoint and retraining it beside it.
+    configure_backend(device, cfg.deterministic)
+    spec = task.spec(cfg, device)  # fails before any data or training
+    data = task.open_data(cfg, device)
+    loader = data.train(cfg.seed.retrain)
+    # Held while the cell's stages run, as each stage's own lock is: a second process asking for this cell
+    # waits, then reuses its record, instead of resuming from the first one's per-epoch checkpoint and
+    # retraining the cell beside it.
     with distributed.main_only(locked(cell_dir)):
         if distributed.world_size() == 1:  # under DDP every rank must take the same path: rank 0 alone re-reads nothing
             done = reuse_finished(cell_dir, output_dir)  # finished by another process while this one waited
             if done is not None:
                 return done
-        return _run_cell(cfg, task, epochs, ident, cell_dir, output_dir, began, device)
+        return _run_stages(cfg, task, epochs, ident, cell_dir, output_dir, began, device, spec, data, loader)
 
 
-def _run_cell(cfg: BenchmarkConf, task: Task, epochs: int, ident: Any, cell_dir: Path, output_dir: Path,
-              began: float, device: torch.device) -> CellRecord:
+def _run_stages(cfg: BenchmarkConf, task: Task, epochs: int, ident: Any, cell_dir: Path, output_dir: Path,
+                began: float, device: torch.device, spec: Any, data: Any, loader: Any) -> CellRecord:
     """The cell's stages and record, under its lock."""
     main = distributed.is_main()
-    configure_backend(device, cfg.deterministic)
-    spec = task.spec(cfg, device)  # fails before any data or training
-    data = task.open_data(cfg, device)
-    loader = data.train(cfg.seed.retrain)
     record = new_record(cfg, ident, epochs, len(loader), device)
     record.name += task.label(cfg, "-")
     record.comparison += task.label(cfg, "-")
