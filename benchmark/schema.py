@@ -45,11 +45,39 @@ OPEN_UNIT = {"low": 0, "high": 1, "low_open": True, "high_open": True}  # (0, 1)
 SEED = {"low": 0, "high": 2**63 - 1}
 
 
+# Each of the dataset, model and pruner groups has one base per role, holding only what every task reads
+# (BenchmarkConf's fields are typed by it), and one schema per task below it: an image schema and a language-
+# model schema share no field the other task would ignore (so neither accepts a leaf it never reads).
+
+
 @dataclass
-class DatasetConf:
-    """Where images come from; fields that change the data enter the identity."""
+class DatasetGroup:
+    """What every task's data has: its name (the dataset registry's, or text)."""
 
     name: str = MISSING
+
+
+@dataclass
+class ModelGroup:
+    """What every task's model has: a name, and whether its weights are released ones."""
+
+    name: str = MISSING
+    pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights | causal LMs: model.name's weights
+
+
+@dataclass
+class PrunerGroup:
+    """What every task's pruner has: a name, a sparsity and how many prune-then-retrain rounds."""
+
+    name: str = MISSING
+    sparsity: float = ranged(0.0, **FRACTION)  # unstructured: fraction of the weights zeroed (per round)
+    rounds: int = ranged(1, low=1)  # iterative pruning: rounds of prune-then-retrain, each of T epochs
+
+
+@dataclass
+class DatasetConf(DatasetGroup):
+    """Where images come from; fields that change the data enter the identity."""
+
     root: str = "data"  # where torchvision finds (or downloads) the archive; not part of identity
     download: bool = True  # try to fetch when missing; never part of identity
     num_classes: int = ranged(10, low=2)
@@ -82,12 +110,11 @@ class ImageFolderDatasetConf(DatasetConf):
 
 
 @dataclass
-class ModelConf:
+class ModelConf(ModelGroup):
     """An architecture by name plus a width multiplier (1.0 = the paper's model)."""
 
     name: str = MISSING  # one of benchmark.models.MODELS (conf/model/*.yaml), custom: model._target_
     width: float = ranged(1.0, **POSITIVE)  # CIFAR models only
-    pretrained: bool = False  # torchvision ResNets: torchvision's ImageNet weights as the baseline
     weights: Optional[str] = None  # a released dense state dict as the baseline (its SHA-256 is identity)
 
 
@@ -147,7 +174,7 @@ class RecipeConf:
 
 
 @dataclass
-class PrunerConf:
+class PrunerConf(PrunerGroup):
     """Which filters to remove. ``none`` leaves the baseline whole."""
 
     name: str = MISSING  # none | l1 | random | taylor | mwp | random_unstructured | agp | nm | torch_pruning | custom | checkpoint
@@ -156,7 +183,6 @@ class PrunerConf:
     stage_ratios: Optional[List[float]] = ranged(None, **FRACTION)  # per-stage ratios (ResNets), overriding ratio
     skip_layers: List[int] = ranged(factory=list, low=1)  # conv ids (stem = 1) left whole
     sparsity: float = ranged(0.0, **FRACTION)  # unstructured: fraction of remaining conv weights zeroed per round
-    rounds: int = ranged(1, low=1)  # iterative pruning: rounds of prune-then-retrain, each of T epochs
     taylor_batches: int = ranged(10, low=1)  # training batches that Taylor-FO-BN scores accumulate over
     round_to: int = ranged(1, low=1)  # keep a multiple of this many filters per layer (8: hardware-friendly)
     target_reduction: Optional[float] = ranged(None, **OPEN_UNIT)  # find the uniform ratio reaching this reduction
@@ -249,7 +275,7 @@ class TextFilesConf:
 
 
 @dataclass
-class TextDatasetConf(DatasetConf):
+class TextDatasetConf(DatasetGroup):
     """Text packed into blocks of ``block_size`` tokens: the built-in Markov corpus, a hub dataset or local files."""
 
     name: str = "text"
@@ -268,7 +294,7 @@ class TextDatasetConf(DatasetConf):
 
 
 @dataclass
-class CausalLMConf(ModelConf):
+class CausalLMConf(ModelGroup):
     """Any transformers causal LM: pretrained weights by ``name`` (hub id or local folder), or a
     configuration built from scratch (``config``, with ``model_type``) and trained by the recipe."""
 
@@ -280,7 +306,7 @@ class CausalLMConf(ModelConf):
 
 
 @dataclass
-class LMPrunerConf(PrunerConf):
+class LMPrunerConf(PrunerGroup):
     """One-shot pruning of every linear layer of the transformer blocks (benchmark/lm/pruners.py)."""
 
     name: str = "wanda"  # magnitude | wanda | sparsegpt
@@ -479,10 +505,10 @@ class PathsConf:
 class BenchmarkConf:
     """The whole cell: one point of the comparison grid."""
 
-    dataset: DatasetConf = MISSING
-    model: ModelConf = MISSING
+    dataset: DatasetGroup = MISSING  # DatasetConf and its image kinds | TextDatasetConf
+    model: ModelGroup = MISSING  # ModelConf and its kinds | CausalLMConf
     recipe: RecipeConf = MISSING
-    pruner: PrunerConf = MISSING
+    pruner: PrunerGroup = MISSING  # PrunerConf and its kinds | LMPrunerConf
     schedule: ScheduleConf = MISSING
     budget: BudgetConf = MISSING
     distill: DistillConf = field(default_factory=DistillConf)

@@ -41,10 +41,12 @@ STRINGS = {
              "dataset.subset": ["wikitext-2-raw-v1"], "dataset.tokenizer": ["bytes"], "model.revision": ["main"],
              "model.config.model_type": ["llama"], "retrain.lora.targets": [["fc1"]]},
 }
-# The examples of the issue: vision knobs an LM cell ignored and hashed; the LM regime an image cell ignored.
-EXAMPLES = {"text": {"pruner.ratio", "pruner.target_reduction", "pruner.skip_layers", "pruner.taylor_batches",
-                     "model.width", "dataset.val_size", "dataset.num_classes"},
-            "image": {"retrain.params"}}
+# The examples of the issue: the LM regime an image cell ignored; KD's settings on a cell that refuses KD.
+# (The vision knobs an LM cell ignored and hashed are no longer its leaves at all: the test below.)
+EXAMPLES = {"text": {"distill.alpha", "distill.temperature"}, "image": {"retrain.params"}}
+VISION_KNOBS = ("pruner.ratio", "pruner.target_reduction", "pruner.skip_layers", "pruner.taylor_batches",
+                "pruner.variant", "pruner.round_to", "model.width", "model.weights", "dataset.val_size",
+                "dataset.num_classes", "dataset.train_subset", "dataset.split_seed", "dataset.download")
 
 
 def _owner(cfg: Any, key: str) -> Tuple[Any, str]:
@@ -191,3 +193,17 @@ def test_the_leaves_refused_as_ignored_are_exactly_the_tasks_declared_list(task)
         other = {bool: not value, type(None): "w.pt"}[type(value)]
         with pytest.raises(ConfigError, match=rf"^{re.escape(key)}=\S+ is refused for .* cells, which never read it: [^\n]+$"):
             validation.validate(_set(cfg, key, other))
+
+
+def test_a_language_model_config_has_no_vision_leaf_and_composing_one_fails():
+    """The LM schemas share only the groups' bases with the image ones (benchmark.schema): the knobs an LM
+    cell used to accept, ignore and hash are not its leaves, and Hydra refuses them when it composes."""
+    from hydra.errors import ConfigCompositionException
+
+    keys = dict(leaves(compose_config(CONFIGS["text"])))
+    assert not [key for key in VISION_KNOBS if key in keys]
+    image = dict(leaves(compose_config(CONFIGS["image"])))
+    assert all(key in image for key in VISION_KNOBS)  # the image cell still reads every one of them
+    for key in ("pruner.ratio=0.5", "model.width=0.5", "dataset.val_size=100"):
+        with pytest.raises(ConfigCompositionException):
+            compose_config([*CONFIGS["text"], key])

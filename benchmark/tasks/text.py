@@ -146,30 +146,14 @@ class MaskHook:
         pass
 
 
-# The leaves of a language-model config that no language-model code reads (benchmark/lm, this module):
-# the vision schemas' fields that TextDatasetConf, CausalLMConf and LMPrunerConf inherit, and the weights
-# of what the cell refuses. Accepted, each would be ignored yet hashed into a new cache entry, so any value
-# but the default of the task's own schema is refused (TextTask.refuse_ignored, from validation.validate).
+# The leaves of a language-model config that no language-model code reads (benchmark/lm, this module): the
+# weights of what the cell refuses. (TextDatasetConf, CausalLMConf and LMPrunerConf inherit no image field: they
+# share only benchmark.schema's DatasetGroup, ModelGroup and PrunerGroup with the image schemas.) Accepted,
+# each would be ignored yet hashed into a new cache entry, so any value but the default of the task's own
+# schema is refused (TextTask.refuse_ignored, from validation.validate).
 # What the cell cannot run with its meaning (schedules, rounds, distill, ...) is benchmark.lm.checks.REFUSED.
 _KD = "knowledge distillation is refused for language models (distill stays none), so its settings are never read"
 IGNORED: Tuple[Tuple[str, str], ...] = (
-    ("dataset.num_classes", "the vocabulary comes from the corpus or the tokenizer (dataset.markov.vocab, dataset.tokenizer)"),
-    ("dataset.val_size", "it carves a validation split out of training images; text validates on dataset.val_tokens"),
-    ("dataset.train_subset", "it keeps part of the training images; text trains on dataset.train_tokens"),
-    ("dataset.split_seed", "it seeds the image split behind val_size and train_subset; text splits are read in order"),
-    ("dataset.download", "corpora and weights are fetched by datasets and huggingface_hub when online; "
-                         "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 forbid downloads"),
-    ("model.width", "the CIFAR models' width multiplier; a causal LM's size is model.config (hidden_size, ...)"),
-    ("model.weights", "a released image state dict as the baseline; a causal LM's weights are model.name with "
-                      "model.pretrained=true"),
-    ("pruner.variant", "a paper variant of an image model (benchmark/pruning/variants.yaml)"),
-    ("pruner.ratio", "the fraction of filters image pruners remove; language-model pruners zero pruner.sparsity"),
-    ("pruner.stage_ratios", "per-stage filter ratios of ResNets; language-model pruners zero pruner.sparsity"),
-    ("pruner.skip_layers", "conv layers image pruners leave whole; every linear of the transformer blocks is pruned"),
-    ("pruner.taylor_batches", "Taylor-FO-BN's scoring batches; Wanda and SparseGPT calibrate on pruner.calibration_samples"),
-    ("pruner.round_to", "it rounds the filters image pruners keep; language-model pruners keep the dense shapes"),
-    ("pruner.target_reduction", "image pruners search a filter ratio reaching it; set pruner.sparsity"),
-    ("pruner.target_metric", "what pruner.target_reduction measures, which language-model pruners never read"),
     ("distill.alpha", _KD),
     ("distill.temperature", _KD),
 )
