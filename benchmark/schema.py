@@ -70,7 +70,7 @@ class PrunerGroup:
     """What every task's pruner has: a name, a sparsity and how many prune-then-retrain rounds."""
 
     name: str = MISSING
-    sparsity: float = ranged(0.0, **FRACTION)  # unstructured: fraction of the weights zeroed (per round)
+    sparsity: float = ranged(0.0, **FRACTION)  # unstructured: fraction of the weights zeroed (image: of remaining conv weights, per round)
     rounds: int = ranged(1, low=1)  # iterative pruning: rounds of prune-then-retrain, each of T epochs
 
 
@@ -182,7 +182,6 @@ class PrunerConf(PrunerGroup):
     ratio: float = ranged(0.0, **FRACTION)  # uniform fraction of filters removed from every prunable layer
     stage_ratios: Optional[List[float]] = ranged(None, **FRACTION)  # per-stage ratios (ResNets), overriding ratio
     skip_layers: List[int] = ranged(factory=list, low=1)  # conv ids (stem = 1) left whole
-    sparsity: float = ranged(0.0, **FRACTION)  # unstructured: fraction of remaining conv weights zeroed per round
     taylor_batches: int = ranged(10, low=1)  # training batches that Taylor-FO-BN scores accumulate over
     round_to: int = ranged(1, low=1)  # keep a multiple of this many filters per layer (8: hardware-friendly)
     target_reduction: Optional[float] = ranged(None, **OPEN_UNIT)  # find the uniform ratio reaching this reduction

@@ -54,8 +54,8 @@ def check_refused(cfg: BenchmarkConf) -> None:
             raise ConfigError(f"{given} is refused for language models: {reason}")
 
 
-def _lm_groups(cfg: BenchmarkConf) -> List[str]:
-    """The language-model groups a config holds, as the user typed them."""
+def lm_groups(cfg: BenchmarkConf) -> List[str]:
+    """The language-model groups a config holds, as the user typed them (benchmark.tasks.task_of reads it too)."""
     groups = []
     if isinstance(cfg.model, CausalLMConf):
         groups.append("model=causal_lm")
@@ -69,7 +69,7 @@ def _lm_groups(cfg: BenchmarkConf) -> List[str]:
 def check_pairing(cfg: BenchmarkConf) -> None:
     """Every group of a language-model cell is a language-model option, in one line each."""
     if cfg.dataset.name != "text":
-        seen = _lm_groups(cfg)
+        seen = lm_groups(cfg)
         what = f"{seen[0]} is a language-model group" if len(seen) == 1 else f"{', '.join(seen)} are language-model groups"
         raise ConfigError(f"{what}; language-model groups need dataset=text, not dataset={cfg.dataset.name} "
                           f"(or give dataset={cfg.dataset.name} an image model, recipe and pruner)")

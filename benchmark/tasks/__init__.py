@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Protocol, Sequence, Tuple
 
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, identity, leaves
-from benchmark.schema import CausalLMConf, LMPrunerConf
+from benchmark.lm.checks import lm_groups
 
 Fingerprints = Tuple[Dict[str, Any], Dict[str, Any]]  # (what the baseline hashes, what the pruned model hashes) beyond the config
 
@@ -75,8 +75,7 @@ def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[
 def task_of(cfg: Any) -> Task:
     """The task a config belongs to: text when its dataset or any group is a language-model one (so a
     config mixing the two is refused by the text task's pairing check, naming the groups it saw)."""
-    if (cfg.dataset.name == "text" or isinstance(cfg.model, CausalLMConf) or isinstance(cfg.pruner, LMPrunerConf)
-            or cfg.recipe.name == "text"):
+    if cfg.dataset.name == "text" or lm_groups(cfg):
         from benchmark.tasks.text import TEXT
 
         return TEXT

@@ -17,9 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark import distributed, pruning
+from benchmark.artefacts import read_json
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data, train_length
 from benchmark.device import resolve_device
 from benchmark.fastpath import fast_path, layout, precision
+from benchmark.identity import Identity
 from benchmark.errors import ConfigError
 from benchmark.models import MODELS, build_model, model_family
 from benchmark.models.custom import model_fingerprint
@@ -31,8 +33,6 @@ from benchmark.retraining import distill, rewinding
 from benchmark.retraining.convergence import baseline_summary
 from benchmark.schema import BenchmarkConf, RetrainConf
 from benchmark.seeding import seed_everything
-from benchmark.artefacts import read_json
-from benchmark.identity import Identity
 from benchmark.tasks import Fingerprints, refuse_ignored
 from benchmark.tasks.image_cost import cell_throughput, cell_work, describe_hours, sweep_hours
 
