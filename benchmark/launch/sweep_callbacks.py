@@ -8,7 +8,7 @@ end of the sweep: how many cells there are and how many already finished, which
 baselines and pruned models are still to compute (each counted once however many cells
 share it), the epochs left to train, and the images they process with the GPU-hours
 (estimated) and CPU-hours (measured) that takes (:mod:`benchmark.tasks.image_cost`; language models:
-GPU-hours from FLOPs, :mod:`benchmark.lm.cost`). Job returns only reach this process with a
+GPU-hours from FLOPs, :mod:`benchmark.tasks.text_cost`). Job returns only reach this process with a
 launcher that runs jobs in it (the default basic launcher), which is how plans are run.
 """
 
@@ -46,7 +46,7 @@ def summarise(plans: List[Dict[str, Any]]) -> Dict[str, int]:
         "epochs_to_train": sum(p["baseline_epochs"] for p in baselines.values())
         + sum(p["budget_epochs"] * p["rounds"] for p in cells.values()),
     }
-    flops_priced = [p for p in plans if "gpu_hours" in p]  # language models (benchmark.lm.cost): each stage once
+    flops_priced = [p for p in plans if "gpu_hours" in p]  # language models (benchmark.tasks.text_cost): each stage once
     if flops_priced:
         stages = {(s, p["identity"][s]): p["gpu_hours"][s] for p in flops_priced for s in ("baseline", "pruned", "cell")
                   if not p["cached"][s]}

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Protocol, Sequence, Tuple
 
 from benchmark.errors import ConfigError
 from benchmark.identity import Identity, identity, leaves
-from benchmark.lm.checks import lm_groups
+from benchmark.tasks.text_checks import lm_groups
 
 Fingerprints = Tuple[Dict[str, Any], Dict[str, Any]]  # (what the baseline hashes, what the pruned model hashes) beyond the config
 

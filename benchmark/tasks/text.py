@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from benchmark import distributed
-from benchmark.lm import checks, cost, regimes
+from benchmark.lm import regimes
 from benchmark.lm.corpus import BlockLoader, TokenSplits, floor, load_tokens, vocab_size
 from benchmark.lm.models import build_lm, weights_fingerprint
 from benchmark.lm.objective import perplexity, token_loss
@@ -26,6 +26,7 @@ from benchmark.schema import BenchmarkConf, CausalLMConf, DistillConf, LMPrunerC
 from benchmark.seeding import seed_everything
 from benchmark.sources import sha256_file
 from benchmark.tasks import Fingerprints, refuse_ignored
+from benchmark.tasks import text_checks as checks, text_cost as cost
 
 EVAL_BATCH = 32
 
@@ -151,7 +152,7 @@ class MaskHook:
 # share only benchmark.schema's DatasetGroup, ModelGroup and PrunerGroup with the image schemas.) Accepted,
 # each would be ignored yet hashed into a new cache entry, so any value but the default of the task's own
 # schema is refused (TextTask.refuse_ignored, from validation.validate).
-# What the cell cannot run with its meaning (schedules, rounds, distill, ...) is benchmark.lm.checks.REFUSED.
+# What the cell cannot run with its meaning (schedules, rounds, distill, ...) is benchmark.tasks.text_checks.REFUSED.
 _KD = "knowledge distillation is refused for language models (distill stays none), so its settings are never read"
 IGNORED: Tuple[Tuple[str, str], ...] = (
     ("distill.alpha", _KD),
@@ -224,11 +225,11 @@ class TextTask:
     # --- the cell (benchmark.cell) ---
 
     def spec(self, cfg: BenchmarkConf, device: torch.device) -> Any:
-        """The pruner as configured (checked in the validation phase: lm.checks)."""
+        """The pruner as configured (checked in the validation phase: text_checks)."""
         return cfg.pruner
 
     def rounds(self, spec: Any) -> int:
-        return 1  # pruned once: pruner.rounds > 1 is refused (lm.checks.REFUSED)
+        return 1  # pruned once: pruner.rounds > 1 is refused (text_checks.REFUSED)
 
     def label(self, cfg: BenchmarkConf, sep: str) -> str:
         """The regime in the cell's name: FT under all parameters and under LoRA are different cells,
@@ -251,7 +252,7 @@ class TextTask:
 
     def prune_again(self, cfg: BenchmarkConf, spec: Any, model: nn.Module, data: LMData,
                     state: Dict[str, torch.Tensor], round_index: int) -> Dict[str, torch.Tensor]:
-        raise NotImplementedError("language models are pruned once (pruner.rounds > 1 is refused by lm.checks)")
+        raise NotImplementedError("language models are pruned once (pruner.rounds > 1 is refused by text_checks)")
 
     def retrainable(self, cfg: BenchmarkConf, model: nn.Module, state: Dict[str, torch.Tensor]) -> nn.Module:
         """The regime (``retrain.params``): all parameters, biases and norms, or LoRA adapters, on a
@@ -293,7 +294,7 @@ class TextTask:
     # --- plan mode (benchmark.plan) ---
 
     def plan_counts(self, cfg: BenchmarkConf, epochs: int, ident: Any) -> Dict[str, Any]:
-        """Parameters from the model's config, tokens per stage, GPU-hours from FLOPs (benchmark.lm.cost)."""
+        """Parameters from the model's config, tokens per stage, GPU-hours from FLOPs (benchmark.tasks.text_cost)."""
         return cost.plan_counts(cfg, epochs)
 
     def plan_lines(self, plan: Dict[str, Any]) -> List[str]:
@@ -309,11 +310,11 @@ class TextTask:
         checks.check_pairing(cfg)
 
     def refuse_unrun(self, cfg: BenchmarkConf) -> None:
-        """Schedules and settings this cell cannot run with their meaning (lm.checks.REFUSED), by name."""
+        """Schedules and settings this cell cannot run with their meaning (text_checks.REFUSED), by name."""
         checks.check_refused(cfg)
 
     def check(self, cfg: BenchmarkConf, epochs: int) -> None:
-        """The model, data and regime against each other, before anything trains (lm.checks.check_lm)."""
+        """The model, data and regime against each other, before anything trains (text_checks.check_lm)."""
         checks.check_lm(cfg)
 
 

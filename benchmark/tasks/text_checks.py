@@ -1,6 +1,7 @@
-"""The language-model cell's own checks, run by the one validation phase (:mod:`benchmark.validation`).
+"""The text task's checks: what its members ``check_pairing``, ``refuse_unrun`` and ``check``
+(:mod:`benchmark.tasks.text`) run when the one validation phase (:mod:`benchmark.validation`) calls them.
 
-Called by the phase (imports only run downwards): the pairing of the groups, what the language-model cell does not
+In the phase's order: the pairing of the groups, what the language-model cell does not
 run (:data:`REFUSED`, the one list), then what only a language model can get wrong, each in one
 line naming the key before anything trains: the model's configuration against transformers, the
 block size against its positions, the token counts against one block, an N:M pattern against
