@@ -321,3 +321,17 @@ def test_pruners_are_compared_seed_paired_with_the_global_threshold_per_schedule
     assert rows[("clr", "mwp s0.9 erk")]["gain over reference"] == "-0.50"  # -1 and 0: the interval holds 0
     assert rows[("ft", "mwp s0.9")]["gain over reference"] == ""
     assert list(table["schedule"]) == ["ft"] * 3 + ["clr"] * 2  # schedules in the registry's order
+
+
+def test_a_record_s_task_decides_its_metric_not_the_keys_it_happens_to_hold(tmp_path, caplog):
+    """The headline metric is the task's (benchmark.tasks: text for dataset=text, image otherwise):
+    an image record holding a stray perplexity is still an accuracy row, and a text record holding
+    only accuracies is a partial record named by the metric its task reports."""
+    image = write_record(tmp_path / "image", "ft", 0, 80.0)
+    image["metrics"] |= {"test_ppl": 5.0, "baseline_test_ppl": 4.0}
+    (tmp_path / "image" / "record.json").write_text(json.dumps(image))
+    write_record(tmp_path / "text", "ft", 0, 80.0, dataset="text", model="causal_lm", pruner="wanda")
+    frame = tables.tidy(collect([tmp_path]))
+    assert list(frame["config.dataset.name"]) == ["synthetic"] and list(frame["metric"]) == ["test_top1"]
+    assert list(frame["task"]) == ["image"]
+    assert "text/record.json: finished, but without numeric metrics.test_ppl and metrics.baseline_test_ppl" in caplog.text

@@ -74,10 +74,12 @@ def record_problem(record: Dict[str, Any]) -> str | None:
     if not isinstance(record.get("status", "incomplete"), str):
         return "status is not a string"
     metrics = record.get("metrics") or {}
-    # A headline metric and its dense value: accuracy (images) or perplexity (language models, benchmark/lm).
-    if record.get("status") == "finished" and not any(_number(metrics.get(m)) and _number(metrics.get(f"baseline_{m}"))
-                                                      for m in ("test_top1", "test_ppl")):
-        return "finished, but without numeric metrics.test_top1 and metrics.baseline_test_top1 (a partial record)"
+    # The headline metric of the record's task (accuracy, or perplexity for text) and its dense value.
+    from benchmark.tasks import dataset_task, task_named
+
+    metric = task_named(dataset_task(config["dataset"]["name"])).metric
+    if record.get("status") == "finished" and not (_number(metrics.get(metric)) and _number(metrics.get(f"baseline_{metric}"))):
+        return f"finished, but without numeric metrics.{metric} and metrics.baseline_{metric} (a partial record)"
     return None
 
 

@@ -33,6 +33,7 @@ from benchmark.report.metric import PERPLEXITY, TOP1, Metric
 from benchmark.report.paired import by_seed, marked_mean, mean_sd, paired_differences
 from benchmark.report.pruners import pruner_comparison, write_pruner_table
 from benchmark.retraining.schedules import order_key
+from benchmark.tasks import dataset_task, task_named
 
 KEYS = ["dataset", "model", "pruner", "T"]
 
@@ -122,8 +123,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     if "config.retrain.objective" in frame:  # the reconstruction objective is a regime of its own
         frame["regime"] = np.where(frame["config.retrain.objective"] == "reconstruct",
                                    frame["regime"] + " reconstruct", frame["regime"])
-    frame["metric"] = np.where(frame["metrics.test_ppl"].notna() | (frame["config.dataset.name"] == "text"),
-                               "test_ppl", "test_top1")
+    # Each row's headline metric is its task's (benchmark.tasks), read from the record's dataset.
+    frame["task"] = frame["config.dataset.name"].map(dataset_task)
+    frame["metric"] = frame["task"].map(lambda name: task_named(name).metric)
     return frame
 
 
@@ -277,8 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     frame = tidy(frame)
     problems, out, paths = unfinished(frame), Path(args.out), []
-    vision = frame[frame["metric"] == "test_top1"]
-    if (frame["metric"] == "test_ppl").any():  # language models: their own table (benchmark/lm)
+    vision = frame[frame["metric"] == TOP1.key]
+    if (frame["metric"] == PERPLEXITY.key).any():  # the text task's cells: their own table
         lm_table = comparison(frame, PERPLEXITY)
         print(lm_table.to_markdown(index=False, disable_numparse=True))
         paths += write_tables(lm_table, problems, out, PERPLEXITY, stem="comparison_lm")

@@ -72,10 +72,17 @@ def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[
                               f"{reason} (leave it at {default[key]})")
 
 
+def dataset_task(dataset: str) -> str:
+    """The name of the task a dataset's cells belong to: ``text`` for the text corpora, ``image`` for
+    every other dataset. The one rule; the reports read a record's task by it, from its config."""
+    return "text" if dataset == "text" else "image"
+
+
 def task_of(cfg: Any) -> Task:
-    """The task a config belongs to: text when its dataset or any group is a language-model one (so a
-    config mixing the two is refused by the text task's pairing check, naming the groups it saw)."""
-    if cfg.dataset.name == "text" or lm_groups(cfg):
+    """The task a config belongs to: its dataset's (:func:`dataset_task`), or text when any group is a
+    language-model one (so a config mixing the two is refused by the text task's pairing check, naming
+    the groups it saw)."""
+    if dataset_task(cfg.dataset.name) == "text" or lm_groups(cfg):
         from benchmark.tasks.text import TEXT
 
         return TEXT
