@@ -24,13 +24,12 @@ from torch import nn
 
 from benchmark import distributed, preparation, stages
 from benchmark.artefacts import atomic_save, load_checkpoint, locked
-from benchmark.device import configure_backend, resolve_device
+from benchmark.device import configure_backend, resolve_device, seed_everything
 from benchmark.identity import payload_file
 from benchmark.records import CellRecord, finish_cell, new_record, reuse_finished, write_record
-from benchmark.schema import BenchmarkConf, WandbConf
-from benchmark.seeding import seed_everything
+from benchmark.schema import BenchmarkConf
 from benchmark.tasks import Task, cell_identity, task_of
-from benchmark.tracking import Tracker, tracked
+from benchmark.tracking import Tracker, WandbConf, tracked
 from benchmark.train import TrainSettings, train
 from benchmark.validation import validate  # the one validation phase; `benchmark.cell.validate` for callers
 

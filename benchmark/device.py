@@ -1,11 +1,14 @@
-"""The training device and the backend settings that go with it: threads, allocator, determinism."""
+"""The training device and the backend settings that go with it: threads, allocator, determinism, and the
+one place where global random state is seeded (:func:`seed_everything`)."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import platform
+import random
 
+import numpy as np
 import torch
 
 from benchmark.errors import ConfigError
@@ -51,3 +54,10 @@ def configure_backend(device: torch.device, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.benchmark = not deterministic
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) from one number."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

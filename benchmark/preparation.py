@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from benchmark import pruning
+from benchmark.device import seed_everything
 from benchmark.retraining import recalibration, rewinding, schedules
 from benchmark.retraining.distill import Distiller
-from benchmark.schema import BenchmarkConf, ScheduleConf
-from benchmark.seeding import seed_everything
+from benchmark.retraining.schema import ScheduleConf
+from benchmark.schema import BenchmarkConf
 
 # The keys a round's record may gain here, copied into the cell record's ``retraining``.
 RECORDED = ("allr", "lrw_source", "rewound_to_epoch", "budget", "bn_recalibration", "distill", "gradual")

@@ -24,7 +24,8 @@ from benchmark import distributed
 from benchmark.artefacts import atomic_save, load_checkpoint, locked, read_json, write_json
 from benchmark.identity import Identity, payload_file
 from benchmark.retraining import rewinding, schedules
-from benchmark.schema import BenchmarkConf, OriginalScheduleConf
+from benchmark.retraining.schema import OriginalScheduleConf
+from benchmark.schema import BenchmarkConf
 from benchmark.tasks import task_of
 from benchmark.train import TrainResult, TrainSettings, train
 

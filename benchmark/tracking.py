@@ -21,11 +21,25 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from benchmark.errors import ConfigError
-from benchmark.schema import WANDB_MODES, WandbConf
+from benchmark.fields import POSITIVE, ranged
+
+WANDB_MODES = ("auto", "online", "offline", "disabled")  # resolve_mode turns auto into one of the others
+
+
+@dataclass
+class WandbConf:
+    """Weights & Biases logging (the ``wandb`` section); ``mode: auto`` is offline unless an API key is set."""
+
+    mode: str = ranged("auto", choices=WANDB_MODES)  # auto | online | offline | disabled
+    project: str = "pruning-retraining-benchmark"
+    entity: Optional[str] = None
+    init_timeout: float = ranged(60.0, **POSITIVE)  # seconds an online run waits for the server, then logs offline (same id)
+
 
 log = logging.getLogger(__name__)
 MODES = WANDB_MODES

@@ -23,13 +23,14 @@ import torch
 from torch import nn
 
 from benchmark import distributed
-from benchmark.retraining import optimizers, schedules
 from benchmark.artefacts import atomic_save, load_checkpoint
 from benchmark.data import Loader
 from benchmark.fastpath import TrainingForward, fast_path, should_compile
 from benchmark.progress import bar, log_through_bars
+from benchmark.retraining import optimizers, schedules
 from benchmark.retraining.rewinding import LrTrace
-from benchmark.schema import BenchmarkConf, RecipeConf, ScheduleConf
+from benchmark.retraining.schema import RecipeConf, ScheduleConf
+from benchmark.schema import BenchmarkConf
 from benchmark.tasks import task_of
 from benchmark.tasks.image import CLASSIFICATION
 

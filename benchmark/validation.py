@@ -8,7 +8,7 @@ guard (a schedule's in :mod:`benchmark.retraining.schedules`, a pruner's in
 :mod:`benchmark.pruning.spec`), and only this module calls them.
 
 The first check is the schema's domains: each field that has one carries a
-:class:`benchmark.schema.Domain` in its dataclass metadata (see ``benchmark.schema.ranged``).
+:class:`benchmark.fields.Domain` in its dataclass metadata (see ``benchmark.fields.ranged``).
 :func:`check` walks the typed config, field by field, and fails on the first value outside
 its domain with one line naming the key, the value and what is allowed. Bounds may name other
 values, so milestones are checked against the epochs they fall in, and sizes against the data
@@ -27,8 +27,9 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
+from benchmark.fields import Domain
 from benchmark.retraining import schedules
-from benchmark.schema import BenchmarkConf, Domain
+from benchmark.schema import BenchmarkConf
 from benchmark.tasks import task_of
 from benchmark.tracking import resolve_mode
 
@@ -136,7 +137,7 @@ CHECKS: Tuple[Tuple[str, Callable[[BenchmarkConf, int], Any]], ...] = (
     # line about its groups, before any check reads them as one task's
     ("pairing", lambda cfg, T: task_of(cfg).check_pairing(cfg)),  # the task's dataset, model, recipe and pruner
     ("task leaves", lambda cfg, T: task_of(cfg).refuse_ignored(cfg)),  # leaves the task never reads (benchmark.tasks)
-    ("domains", check),  # every value against its schema domain (benchmark.schema)
+    ("domains", check),  # every value against its schema domain (benchmark.fields.ranged, on each group's schema)
     ("tracking", lambda cfg, T: resolve_mode(cfg.wandb.mode)),  # wandb.mode (benchmark.tracking)
     ("not run", lambda cfg, T: task_of(cfg).refuse_unrun(cfg)),  # settings the task cannot run with their meaning
     ("schedule", lambda cfg, T: schedules.validate(cfg.schedule, cfg.recipe, T)),  # and the recipe

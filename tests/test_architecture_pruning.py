@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from benchmark import pruning, stages
-from benchmark.tasks import image
 from benchmark.cell import run_cell
-from benchmark.tasks import cell_identity
 from benchmark.models import build_model
+from benchmark.models.schema import MobileNetV2Conf, ModelConf, ViTConf
 from benchmark.pruning.counting import count_params
-from benchmark.schema import ModelConf, MobileNetV2Conf, PrunerConf, ViTConf
+from benchmark.pruning.schema import PrunerConf
+from benchmark.tasks import image
+from benchmark.tasks import cell_identity
 
 # Tiny widths: each cell trains its baseline and retrains in seconds on the CPU.
 TINY_MODELS = {

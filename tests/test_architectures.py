@@ -12,8 +12,8 @@ from torch import nn
 from benchmark.cell import validate
 from benchmark.models import build_model, default_model_conf
 from benchmark.models.preresnet import PreResNet
+from benchmark.models.schema import MobileNetV2Conf, ModelConf, ViTConf
 from benchmark.pruning.counting import count_macs, count_params
-from benchmark.schema import MobileNetV2Conf, ModelConf, ViTConf
 from tests.conftest import CONF, compose_config
 
 

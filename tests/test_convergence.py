@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.retraining.convergence import assess, fitted_change
-from benchmark.schema import ConvergenceConf, RecipeConf
+from benchmark.retraining.schema import ConvergenceConf, RecipeConf
 
 # E = 8, x0.1 at 4 and 6: the last rate 0.001 runs epochs 6 and 7, the final quarter (2 epochs).
 RECIPE = RecipeConf(name="cifar", epochs=8, batch_size=64, lr=0.1, milestones=[4, 6], gamma=0.1,

@@ -18,8 +18,8 @@ from benchmark.data import (
     synthetic_splits,
     train_length,
 )
+from benchmark.data.schema import SyntheticDatasetConf
 from benchmark.errors import ConfigError
-from benchmark.schema import SyntheticDatasetConf
 from tests.conftest import REPO, compose_config
 
 ARCHIVE = Path(os.environ.get("CIFAR10_ARCHIVE", REPO.parent / "shared" / "data" / "cifar-10-python.tar.gz"))

@@ -42,7 +42,7 @@ def test_language_model_identities_are_pinned():
     left or joined the identity, and why.
 
     Changed once, in issue 28, when the language-model schemas stopped inheriting the image ones
-    (benchmark.schema's DatasetGroup, ModelGroup, PrunerGroup): these leaves left every LM identity,
+    (benchmark.fields' DatasetGroup, ModelGroup, PrunerGroup): these leaves left every LM identity,
     all of them image settings the LM cell never read (and, since the task-leaves check, refused away
     from their defaults): dataset.num_classes, dataset.val_size, dataset.train_subset,
     dataset.split_seed; model.width, model.weights; pruner.variant, pruner.ratio, pruner.stage_ratios,

@@ -11,9 +11,11 @@ import torch
 from benchmark import fastpath
 from benchmark.artefacts import load_checkpoint
 from benchmark.data import DeviceLoader, synthetic_splits
+from benchmark.data.schema import SyntheticDatasetConf
 from benchmark.fastpath import TrainingForward, should_compile
 from benchmark.models import build_model
-from benchmark.schema import ModelConf, OriginalScheduleConf, RecipeConf, SyntheticDatasetConf
+from benchmark.models.schema import ModelConf
+from benchmark.retraining.schema import OriginalScheduleConf, RecipeConf
 from benchmark.train import TrainSettings, train
 
 RECIPE = RecipeConf(epochs=2, batch_size=64, lr=0.05, milestones=[1])

@@ -14,10 +14,10 @@ from torch import nn
 from benchmark import pruning
 from benchmark.errors import ConfigError
 from benchmark.models import build_model
+from benchmark.models.schema import ModelConf
 from benchmark.plan import plan_cell
 from benchmark.pruning.counting import count_params
 from benchmark.pruning.graph import classifier, example_input, prune_graph, replay_history
-from benchmark.schema import ModelConf
 from tests.conftest import compose_config
 
 IMP = tp.importance

@@ -10,8 +10,8 @@ from PIL import Image
 
 from benchmark.cell import run_cell
 from benchmark.errors import ConfigError
+from benchmark.models.schema import ModelConf
 from benchmark.plan import plan_cell
-from benchmark.schema import ModelConf
 from tests.conftest import compose_config
 
 SMALL = ["dataset=imagenet", "dataset.num_classes=3", "dataset.image_size=32", "dataset.workers=0",

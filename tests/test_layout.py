@@ -89,9 +89,10 @@ def test_the_parts_never_import_the_engine():
 
 # The layers, lowest first; a package may import its own layer or a lower one (docs/extending.md).
 LAYERS = {
-    "foundation": {"errors", "progress", "schema", "sources", "artefacts", "seeding", "device", "distributed",
+    "foundation": {"errors", "progress", "fields", "sources", "artefacts", "device", "distributed",
                    "environment", "fastpath", "identity", "records", "tracking"},
     "parts": {"data", "models", "pruning", "retraining", "lm"},
+    "config": {"schema"},  # the whole cell's config, composed of the parts' own schemas
     "tasks": {"tasks"},
     "engine": {"validation", "preparation", "train", "stages", "cell", "plan"},
     "tools": {"launch", "speed", "report", "run"},
@@ -144,9 +145,41 @@ def test_the_package_check_catches_an_upward_import():
     graph = {"benchmark.data.cifar": {"benchmark.cell"}, "benchmark.cell": {"benchmark.data"}, "benchmark.data": set()}
     assert upward(graph) == {("benchmark.data.cifar", "benchmark.cell")}
     assert layer_of("benchmark.report") > layer_of("benchmark.cell") > layer_of("benchmark.tasks") > layer_of("benchmark.lm")
+    assert layer_of("benchmark.tasks") > layer_of("benchmark.schema") > layer_of("benchmark.data") > layer_of("benchmark.fields")
 
 
 def test_the_layout_test_sees_real_imports():
     graph = imports()
     assert "benchmark.train" in graph["benchmark.cell"] and "benchmark.pruning.gradual" in graph["benchmark.pruning"]
     assert "benchmark.pruning.allocation" in graph["benchmark.pruning.unstructured"]
+
+
+# Each config group's schemas live with the code that reads them (issue 28): the parts' own
+# ``schema.py`` modules, composed into the whole cell's config by benchmark/schema.py.
+GROUP_HOMES = {
+    "dataset": {"benchmark.data.schema", "benchmark.lm.schema"},
+    "model": {"benchmark.models.schema", "benchmark.lm.schema"},
+    "pruner": {"benchmark.pruning.schema", "benchmark.lm.schema"},
+    "recipe": {"benchmark.retraining.schema"},
+    "schedule": {"benchmark.retraining.schema"},
+    "budget": {"benchmark.retraining.schema"},
+    "distill": {"benchmark.retraining.schema"},
+    "seed": {"benchmark.schema"},
+}
+
+
+def test_each_group_s_schemas_live_with_its_code():
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from benchmark.schema import register_configs
+
+    register_configs()
+    repo = ConfigStore.instance().repo
+    seen = {}
+    for group, homes in GROUP_HOMES.items():
+        for name, node in repo[group].items():
+            module = OmegaConf.get_type(node.node).__module__
+            seen[f"{group}/{name}"] = module
+            assert module in homes, f"{group}/{name} is defined in {module}, not with its group's code ({sorted(homes)})"
+    assert len(seen) >= 29 and {"benchmark.lm.schema", "benchmark.data.schema"} <= set(seen.values())

@@ -21,7 +21,7 @@ pytest.importorskip("transformers")
 from benchmark.errors import ConfigError  # noqa: E402
 from benchmark.lm import corpus, pruners, regimes  # noqa: E402
 from benchmark.lm.prune import apply_masks, prunable, prune_lm, weight_rows  # noqa: E402
-from benchmark.schema import LMPrunerConf, MarkovConf, RetrainConf  # noqa: E402
+from benchmark.lm.schema import LMPrunerConf, MarkovConf, RetrainConf
 from tests.conftest import compose_config  # noqa: E402
 
 # A cell that runs in seconds: a 1-layer OPT of width 32 on 16k Markov tokens.

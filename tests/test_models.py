@@ -7,8 +7,8 @@ import torch
 
 from benchmark.errors import ConfigError
 from benchmark.models import build_model
+from benchmark.models.schema import ModelConf
 from benchmark.pruning.counting import count_macs, count_params
-from benchmark.schema import ModelConf
 
 # paper.md: params (M) and FLOPs (M multiply-accumulates), CIFAR-10, rounded as published.
 PAPER = {"resnet56": (0.853, 125.5), "resnet110": (1.728, 252.9), "vgg16": (14.99, 313.5)}

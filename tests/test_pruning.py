@@ -8,10 +8,10 @@ import torch
 from benchmark import pruning
 from benchmark.errors import ConfigError
 from benchmark.models import build_model
+from benchmark.models.schema import ModelConf
 from benchmark.plan import plan_cell
 from benchmark.pruning import PruningSpec
 from benchmark.pruning.counting import count_macs, count_params
-from benchmark.schema import ModelConf
 from tests.conftest import compose_config
 
 RESNET56_B = dict(stage_ratios=[0.6, 0.3, 0.1], skip_layers=[16, 18, 20, 34, 38, 54])

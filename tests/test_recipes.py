@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 import torch
 
-from benchmark.retraining import optimizers, schedules
 from benchmark.errors import ConfigError
+from benchmark.retraining import optimizers, schedules
+from benchmark.retraining.schema import (CLRScheduleConf, FTScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf,
+                                         SLRScheduleConf)
 from benchmark.tasks import cell_identity
-from benchmark.schema import (CLRScheduleConf, FTScheduleConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf,
-                              SLRScheduleConf)
 from benchmark.train import TrainSettings, train
 from tests.conftest import compose_config
 
@@ -87,7 +87,7 @@ def test_clr_does_not_invent_momentum_for_plain_sgd():
 
 def test_training_under_an_adamw_cosine_recipe_uses_adamw_state(tmp_path):
     from benchmark.data import DeviceLoader, synthetic_splits
-    from benchmark.schema import SyntheticDatasetConf
+    from benchmark.data.schema import SyntheticDatasetConf
 
     split, _ = synthetic_splits(SyntheticDatasetConf(train_size=64, test_size=8))
     torch.manual_seed(0)
@@ -129,7 +129,7 @@ def test_a_checkpoint_of_the_earlier_language_model_loop_restarts_training_inste
     such a file restarts the stage from epoch 0 with a warning, never a KeyError."""
     from benchmark.artefacts import atomic_save
     from benchmark.data import DeviceLoader, synthetic_splits
-    from benchmark.schema import SyntheticDatasetConf
+    from benchmark.data.schema import SyntheticDatasetConf
 
     split, _ = synthetic_splits(SyntheticDatasetConf(train_size=64, test_size=8))
     torch.manual_seed(0)

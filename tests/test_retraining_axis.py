@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from benchmark import preparation
-from benchmark.retraining import schedules
 from benchmark.cell import validate
-from benchmark.retraining.distill import kd_loss
 from benchmark.errors import ConfigError
-from benchmark.tasks import cell_identity
+from benchmark.retraining import schedules
+from benchmark.retraining.distill import kd_loss
 from benchmark.retraining.recalibration import recalibrate
 from benchmark.retraining.rewinding import LrTrace, recorded_tail, rewind, snapshot_path
-from benchmark.schema import BudgetAwareScheduleConf, LRWScheduleConf, RecipeConf
+from benchmark.retraining.schema import BudgetAwareScheduleConf, LRWScheduleConf, RecipeConf
+from benchmark.tasks import cell_identity
 from tests.conftest import compose_config
 
 warnings.filterwarnings("ignore", message=".*lr_scheduler.*")
@@ -98,8 +98,8 @@ def test_kd_loss_by_hand():
 
 def test_exact_lrw_replay_equals_recipe_lrw_on_a_step_recipe(tmp_path):
     from benchmark.data import DeviceLoader, synthetic_splits
-    from benchmark.schema import SyntheticDatasetConf
-    from benchmark.schema import OriginalScheduleConf
+    from benchmark.data.schema import SyntheticDatasetConf
+    from benchmark.retraining.schema import OriginalScheduleConf
     from benchmark.train import TrainSettings, train
 
     split, _ = synthetic_splits(SyntheticDatasetConf(train_size=96, test_size=8))
@@ -127,7 +127,8 @@ def test_lr_trace_round_trips():
 def test_weight_rewinding_restores_the_baseline_epoch_weights_on_the_surviving_filters(tmp_path):
     from benchmark import pruning
     from benchmark.models import build_model
-    from benchmark.schema import ModelConf, PrunerConf
+    from benchmark.models.schema import ModelConf
+    from benchmark.pruning.schema import PrunerConf
 
     def model(seed):
         torch.manual_seed(seed)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.retraining import schedules
 from benchmark.errors import ConfigError
-from benchmark.schema import BudgetConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf
+from benchmark.retraining import schedules
+from benchmark.retraining.schema import BudgetConf, LRWScheduleConf, OriginalScheduleConf, RecipeConf
 from tests.conftest import compose_config
 
 N = 782  # CIFAR-10, batch 64

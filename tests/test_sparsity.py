@@ -90,7 +90,7 @@ def test_lamp_and_global_differ_where_one_layer_has_smaller_weights():
 def test_every_allocation_reaches_the_requested_sparsity_exactly(allocation, name):
     torch.manual_seed(0)
     from benchmark.models import build_model
-    from benchmark.schema import ModelConf
+    from benchmark.models.schema import ModelConf
 
     model = build_model(ModelConf(name="resnet20", width=0.5), 10)
     total = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))

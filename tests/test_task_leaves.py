@@ -196,7 +196,7 @@ def test_the_leaves_refused_as_ignored_are_exactly_the_tasks_declared_list(task)
 
 
 def test_a_language_model_config_has_no_vision_leaf_and_composing_one_fails():
-    """The LM schemas share only the groups' bases with the image ones (benchmark.schema): the knobs an LM
+    """The LM schemas share only the groups' bases with the image ones (benchmark.fields): the knobs an LM
     cell used to accept, ignore and hash are not its leaves, and Hydra refuses them when it composes."""
     from hydra.errors import ConfigCompositionException
 

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 from benchmark import validation
 from benchmark.cell import validate
 from benchmark.errors import ConfigError
-from benchmark.schema import BenchmarkConf, BudgetConf
+from benchmark.retraining.schema import BudgetConf
+from benchmark.schema import BenchmarkConf
 from tests.conftest import CONF, REPO, compose_config
 
 CLR, SLR, STEP, SYN = "schedule=clr", "schedule=slr", "schedule=he2019", "dataset=synthetic"

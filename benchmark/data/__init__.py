@@ -14,10 +14,10 @@ from typing import Callable, Dict, Optional, Protocol, Tuple
 import torch
 
 from benchmark.data.cifar import cifar_split
+from benchmark.data.schema import DatasetConf, ImageFolderDatasetConf
 from benchmark.data.synthetic import synthetic_splits
 from benchmark.data.tensors import MEAN, STD, DeviceLoader, Split, Splits, carve
 from benchmark.errors import ConfigError
-from benchmark.schema import DatasetConf, ImageFolderDatasetConf
 
 __all__ = ["DATASETS", "MEAN", "STD", "Data", "DeviceLoader", "Loader", "Split", "Splits", "dataset_entry", "image_size",
            "load_splits", "open_data", "synthetic_splits", "train_length"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.data.schema import DatasetConf
 from benchmark.data.tensors import Split
 from benchmark.errors import ConfigError
-from benchmark.schema import DatasetConf
 
 
 def cifar_split(dataset_cfg: DatasetConf, train: bool) -> Split:

@@ -14,8 +14,8 @@ from typing import Dict, Iterator, Tuple
 
 import torch
 
+from benchmark.data.schema import ImageFolderDatasetConf
 from benchmark.errors import ConfigError
-from benchmark.schema import ImageFolderDatasetConf
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

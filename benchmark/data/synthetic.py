@@ -7,8 +7,8 @@ from typing import Tuple
 
 import torch
 
+from benchmark.data.schema import SyntheticDatasetConf
 from benchmark.data.tensors import Split
-from benchmark.schema import SyntheticDatasetConf
 
 
 def synthetic_splits(cfg: SyntheticDatasetConf) -> Tuple[Split, Split]:

@@ -15,8 +15,8 @@ from typing import Iterator, Optional, Tuple
 
 import torch
 
+from benchmark.data.schema import DatasetConf
 from benchmark.errors import ConfigError
-from benchmark.schema import DatasetConf
 
 # Normalisation of the paper (CIFAR-10/100 alike; used for the synthetic set too).
 MEAN = (0.4914, 0.4822, 0.4465)

@@ -1,4 +1,4 @@
-"""Language models' domain code: corpora, causal LMs, their pruners, retraining regimes and checks.
+"""Language models' domain code: corpora, causal LMs, their pruners, retraining regimes, objectives, schemas.
 
 A cell is a language-model cell when ``dataset=text``; it runs on the one engine (the cell, the
 stages and the training loop of every task) through the text task, :mod:`benchmark.tasks.text`.

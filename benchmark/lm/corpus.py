@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from benchmark.errors import ConfigError
-from benchmark.schema import MarkovConf, TextDatasetConf
+from benchmark.lm.schema import MarkovConf, TextDatasetConf
 
 SPLITS = ("train", "validation", "test")
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.lm import require
-from benchmark.schema import CausalLMConf
+from benchmark.lm.schema import CausalLMConf
 
 # Parameter counts of well-known checkpoints, for plan mode on a machine that has not downloaded
 # them (model.num_params overrides; a local config is counted exactly instead).

@@ -19,7 +19,7 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from benchmark.lm import pruners
-from benchmark.schema import LMPrunerConf
+from benchmark.lm.schema import LMPrunerConf
 
 
 def _is_linear(module: nn.Module) -> bool:

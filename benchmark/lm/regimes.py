@@ -24,7 +24,7 @@ from torch import nn
 
 from benchmark.lm import require
 from benchmark.lm.prune import _transposed, apply_masks
-from benchmark.schema import RetrainConf
+from benchmark.lm.schema import RetrainConf
 
 REGIMES = ("all", "biases_norms", "lora")
 

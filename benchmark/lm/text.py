@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Optional
 
 from benchmark.errors import ConfigError
 from benchmark.lm import require
-from benchmark.schema import TextDatasetConf
+from benchmark.lm.schema import TextDatasetConf
 
 
 def read_texts(dataset: TextDatasetConf) -> Dict[str, Iterable[str]]:

@@ -17,7 +17,7 @@ from torch import nn
 from benchmark.errors import ConfigError
 from benchmark.models.cifar import VGG16_WIDTHS, VGG19_WIDTHS, CifarResNet, CifarVGG
 from benchmark.models.custom import build_custom
-from benchmark.schema import MobileNetV2Conf, ModelConf, ViTConf
+from benchmark.models.schema import MobileNetV2Conf, ModelConf, ViTConf
 
 __all__ = ["FAMILIES", "MODELS", "build_model", "default_model_conf", "model_constructor", "model_family"]
 

@@ -13,7 +13,7 @@ from typing import Any, Dict
 from torch import nn
 
 from benchmark.errors import ConfigError
-from benchmark.schema import CustomModelConf, ModelConf
+from benchmark.models.schema import CustomModelConf, ModelConf
 from benchmark.sources import file_fingerprint, load_callable, source_fingerprint
 
 WHAT = "model._target_"

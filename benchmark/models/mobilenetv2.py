@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from benchmark.models.cifar import PrunableConv
-from benchmark.schema import MobileNetV2Conf
+from benchmark.models.schema import MobileNetV2Conf
 
 
 class CifarMobileNetV2(nn.Module):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
-from benchmark.schema import ViTConf
+from benchmark.models.schema import ViTConf
 
 
 class CifarViT(nn.Module):

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from benchmark.errors import ConfigError
-from benchmark.schema import PrunerConf
+from benchmark.pruning.schema import PrunerConf
 
 # The pruner registry: name -> kind. Structured pruners remove filters of the convs a model
 # lists (their scores are ``benchmark.pruning.structured.SCORES``, with the dependency-graph

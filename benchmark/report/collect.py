@@ -137,7 +137,7 @@ def _budget_epochs(config: Dict[str, Any]) -> int | None:
     from benchmark.errors import ConfigError
     from benchmark.retraining.schedules import retrain_epochs
 
-    from benchmark.schema import BudgetConf, RecipeConf
+    from benchmark.retraining.schema import BudgetConf, RecipeConf
 
     budget, recipe = config.get("budget") or {}, config.get("recipe") or {}
     try:

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from benchmark import schema
+from benchmark.retraining import schema
 from benchmark.errors import ConfigError
 from benchmark.report import published
 from benchmark.retraining.schedules import SCHEDULE_ORDER, lr_momentum, order_key, validate

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from benchmark.retraining.schedules import final_original_lr
-from benchmark.schema import ConvergenceConf, RecipeConf
+from benchmark.retraining.schema import ConvergenceConf, RecipeConf
 
 
 @dataclass(frozen=True)

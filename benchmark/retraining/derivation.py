@@ -10,7 +10,7 @@ from typing import Callable, Dict, List
 
 from benchmark.retraining import schedules
 from benchmark.retraining.optimizers import has_momentum, recipe_momentum
-from benchmark.schema import RecipeConf, ScheduleConf
+from benchmark.retraining.schema import RecipeConf, ScheduleConf
 
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import ConfigError
-from benchmark.schema import DistillConf
+from benchmark.retraining.schema import DistillConf
 
 METHODS = ("none", "kd")
 

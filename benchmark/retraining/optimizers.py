@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable
 import torch
 
 from benchmark.errors import ConfigError
-from benchmark.schema import RecipeConf
+from benchmark.retraining.schema import RecipeConf
 
 
 

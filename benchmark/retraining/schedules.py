@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Tuple
 from benchmark.errors import ConfigError
 from benchmark.retraining.optimizers import check as check_optimizer
 from benchmark.retraining.optimizers import has_momentum, recipe_momentum
-from benchmark.schema import BudgetConf, RecipeConf, ScheduleConf
+from benchmark.retraining.schema import BudgetConf, RecipeConf, ScheduleConf
 
 
 def retrain_epochs(budget: BudgetConf, recipe: RecipeConf) -> int:

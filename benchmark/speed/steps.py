@@ -16,7 +16,7 @@ from benchmark import pruning
 from benchmark.data import MEAN, STD, DeviceLoader, Split
 from benchmark.fastpath import TrainingForward, fast_path, layout
 from benchmark.models import build_model, default_model_conf
-from benchmark.schema import PrunerConf
+from benchmark.pruning.schema import PrunerConf
 
 # (model, paper variant or "l1-<percent>" for a uniform L1 ratio, keep a multiple of this many
 # filters): "-r8" rows show what hardware-friendly widths change against the paper's exact widths.

@@ -27,11 +27,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from benchmark.data import open_data
-from benchmark.device import configure_backend, resolve_device
+from benchmark.device import configure_backend, resolve_device, seed_everything
 from benchmark.environment import cpu_model
 from benchmark.fastpath import cpu_capability
-from benchmark.schema import OriginalScheduleConf, register_configs
-from benchmark.seeding import seed_everything
+from benchmark.retraining.schema import OriginalScheduleConf
+from benchmark.schema import register_configs
 from benchmark.tasks.image import dense_model
 from benchmark.tasks.image import evaluate
 from benchmark.train import TrainSettings, train

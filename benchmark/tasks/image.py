@@ -19,10 +19,11 @@ from torch import nn
 from benchmark import distributed, pruning
 from benchmark.artefacts import read_json
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data, train_length
-from benchmark.device import resolve_device
+from benchmark.device import resolve_device, seed_everything
+from benchmark.errors import ConfigError
 from benchmark.fastpath import fast_path, layout, precision
 from benchmark.identity import Identity
-from benchmark.errors import ConfigError
+from benchmark.lm.schema import RetrainConf
 from benchmark.models import MODELS, build_model, model_family
 from benchmark.models.custom import model_fingerprint
 from benchmark.models.weights import load_weights
@@ -31,8 +32,7 @@ from benchmark.pruning.latency import forward_latency
 from benchmark.records import reductions
 from benchmark.retraining import distill, rewinding
 from benchmark.retraining.convergence import baseline_summary
-from benchmark.schema import BenchmarkConf, RetrainConf
-from benchmark.seeding import seed_everything
+from benchmark.schema import BenchmarkConf
 from benchmark.tasks import Fingerprints, refuse_ignored
 from benchmark.tasks.image_cost import cell_throughput, cell_work, describe_hours, sweep_hours
 

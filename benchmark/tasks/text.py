@@ -16,14 +16,16 @@ import torch
 from torch import nn
 
 from benchmark import distributed
+from benchmark.device import seed_everything
 from benchmark.lm import regimes
 from benchmark.lm.corpus import BlockLoader, TokenSplits, floor, load_tokens, vocab_size
 from benchmark.lm.models import build_lm, weights_fingerprint
 from benchmark.lm.objective import perplexity, token_loss
 from benchmark.lm.prune import apply_masks, layer_sparsity, prunable, prune_lm
 from benchmark.lm.reconstruct import reconstruction_loss
-from benchmark.schema import BenchmarkConf, CausalLMConf, DistillConf, LMPrunerConf, TextDatasetConf
-from benchmark.seeding import seed_everything
+from benchmark.lm.schema import CausalLMConf, LMPrunerConf, TextDatasetConf
+from benchmark.retraining.schema import DistillConf
+from benchmark.schema import BenchmarkConf
 from benchmark.sources import sha256_file
 from benchmark.tasks import Fingerprints, refuse_ignored
 from benchmark.tasks import text_checks as checks, text_cost as cost
@@ -149,7 +151,7 @@ class MaskHook:
 
 # The leaves of a language-model config that no language-model code reads (benchmark/lm, this module): the
 # weights of what the cell refuses. (TextDatasetConf, CausalLMConf and LMPrunerConf inherit no image field: they
-# share only benchmark.schema's DatasetGroup, ModelGroup and PrunerGroup with the image schemas.) Accepted,
+# share only benchmark.fields' DatasetGroup, ModelGroup and PrunerGroup with the image schemas.) Accepted,
 # each would be ignored yet hashed into a new cache entry, so any value but the default of the task's own
 # schema is refused (TextTask.refuse_ignored, from validation.validate).
 # What the cell cannot run with its meaning (schedules, rounds, distill, ...) is benchmark.tasks.text_checks.REFUSED.

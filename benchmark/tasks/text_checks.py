@@ -19,7 +19,9 @@ from torch import nn
 from benchmark.errors import ConfigError
 from benchmark.lm import LM_PRUNERS, require
 from benchmark.lm.pruners import parse_pattern
-from benchmark.schema import BenchmarkConf, CausalLMConf, ConvergenceConf, LMPrunerConf, TextDatasetConf
+from benchmark.lm.schema import CausalLMConf, LMPrunerConf, TextDatasetConf
+from benchmark.retraining.schema import ConvergenceConf
+from benchmark.schema import BenchmarkConf
 
 # What benchmark.preparation settles on the one engine runs for language models too (ALLR's rate from
 # the norm drop, LRW's recorded rates from the baseline's lr trace); what it cannot settle for them
