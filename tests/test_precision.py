@@ -116,12 +116,47 @@ def test_plan_mode_prices_a_cell_at_the_rate_of_the_precision_it_will_run(tmp_pa
     assert cell_throughput(compose_config(["device=cpu", "precision=bf16"]), old)["cpu_images_per_s"] is None
 
 
-def test_a_language_model_cell_refuses_bf16_its_loop_would_not_use():
-    from benchmark.errors import ConfigError
-    from benchmark.validation import validate
+@pytest.mark.parametrize("overrides", [["device=cuda"], ["device=cuda", "fast=false"], ["device=cuda", "precision=fp32"],
+                                       ["device=cpu", "precision=bf16"], ["device=cpu", "precision=fp32"]])
+def test_a_language_model_cell_resolves_its_precision_by_the_image_cells_rule(overrides):
+    """One rule for every task (tasks.device_precision): a language-model cell is bf16 exactly where an
+    image cell is (it was fp32 everywhere before issue 28 gave it the fast path)."""
+    lm = cell_identity(compose_config(["+experiment=demo_lm", "fast=true", *overrides]), 2)  # the demo: fast=false
+    image = cell_identity(compose_config(["+experiment=demo", "fast=true", *overrides]), 2)
+    assert lm.payloads["baseline"]["precision"] == image.payloads["baseline"]["precision"]
+    assert lm.payloads["baseline"]["precision"] == ("fp32" if "fast=false" in overrides or "precision=fp32" in overrides
+                                                    else "bf16")
 
-    with pytest.raises(ConfigError, match=r"^precision=bf16: the language-model loop trains in fp32 only"):
-        validate(compose_config(["+experiment=demo_lm", "precision=bf16"]))
-    lm = cell_identity(compose_config(["+experiment=demo_lm"]), 2)
-    assert lm.payloads["baseline"]["precision"] == "fp32"  # what its loop runs, on any device
-    assert cell_identity(compose_config(["+experiment=demo_lm", "precision=fp32"]), 2) == lm
+
+def test_a_language_model_cell_trains_and_evaluates_in_the_precision_it_records(tmp_path, monkeypatch):
+    """The text task runs the shared fast path (issue 28): under precision=bf16 every training step and
+    every perplexity runs under bf16 autocast, under fp32 none does; the identities and the record say
+    which, and the two perplexities agree to a few percent (bf16 rounds, it does not change the task)."""
+    pytest.importorskip("transformers")
+    from benchmark.cell import run_cell
+    from benchmark.lm import objective
+    from benchmark.tasks import text
+    from tests.test_lm import TINY_LM
+
+    seen = []
+
+    def watched(original):
+        def loss(model, batch):
+            seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+            return original(model, batch)
+        return loss
+
+    monkeypatch.setattr(objective, "token_loss", watched(objective.token_loss))  # perplexity's
+    monkeypatch.setattr(text, "token_loss", watched(text.token_loss))  # the training step's
+    records, identities = {}, {}
+    for wanted in ("fp32", "bf16"):
+        cfg = compose_config([*TINY_LM, f"precision={wanted}", f"paths.cache={tmp_path / 'cache'}", "schedule=clr"])
+        identities[wanted] = cell_identity(cfg, 1)
+        seen.clear()
+        records[wanted] = run_cell(cfg, tmp_path / wanted)
+        assert len(seen) > 10 and set(seen) == {wanted == "bf16"}, wanted  # training steps and evaluations alike
+        assert records[wanted].environment["precision"] == wanted
+    assert identities["fp32"].baseline != identities["bf16"].baseline
+    assert identities["bf16"].payloads["baseline"]["precision"] == "bf16"
+    fp32, bf16 = (records[p].metrics["test_ppl"] for p in ("fp32", "bf16"))
+    assert fp32 != bf16 and abs(bf16 - fp32) / fp32 < 0.05, (fp32, bf16)

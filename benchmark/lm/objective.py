@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Dict
 
 import torch
 import torch.nn.functional as F
@@ -19,14 +20,18 @@ def token_loss(model: Callable, batch: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def perplexity(model: nn.Module, loader: BlockLoader) -> Dict[str, float]:
-    """exp of the mean next-token negative log-likelihood over every predicted token of the split."""
+def perplexity(model: nn.Module, loader: BlockLoader, autocast: Callable[[], ContextManager] = nullcontext
+               ) -> Dict[str, float]:
+    """exp of the mean next-token negative log-likelihood over every predicted token of the split;
+    the forward runs in ``autocast`` (the cell's precision), the loss in fp32 (:func:`token_loss`)."""
     was = model.training
     model.eval()
     total, count = 0.0, 0
     for batch in loader.epoch(0):
         n = batch[:, 1:].numel()
-        total += token_loss(model, batch).item() * n
+        with autocast():
+            loss = token_loss(model, batch)
+        total += loss.item() * n
         count += n
     model.train(was)
     loss = total / count

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Protocol, Sequence, Tuple
 
+import torch
+
 from benchmark.errors import ConfigError
+from benchmark.fastpath import precision as resolved_precision
 from benchmark.identity import Identity, identity, leaves
 from benchmark.tasks.text_checks import lm_groups
 
@@ -60,6 +63,18 @@ class Task(Protocol):
 
     def describe_cost(self, plan: Dict[str, Any]) -> str:
         """What the plan's stages still to compute cost, in one line."""
+
+
+def device_precision(cfg: Any) -> str:
+    """What a cell trains and evaluates in, whatever its task: bf16 autocast under ``fast`` where the
+    device runs it natively (or when forced), else fp32 (:func:`benchmark.fastpath.precision`)."""
+    from benchmark.device import resolve_device
+
+    try:  # an explicit device needs no GPU here: plan mode on a login node names the job's cells
+        device = torch.device(cfg.device)
+    except RuntimeError:  # auto, or a bad name (a one-line error)
+        device = resolve_device(cfg.device)
+    return resolved_precision(device, cfg.fast, cfg.precision)
 
 
 def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[str, Any], cells: str) -> None:

@@ -19,9 +19,9 @@ from torch import nn
 from benchmark import distributed, pruning
 from benchmark.artefacts import read_json
 from benchmark.data import Data, Loader, dataset_entry, image_size, open_data, train_length
-from benchmark.device import resolve_device, seed_everything
+from benchmark.device import seed_everything
 from benchmark.errors import ConfigError
-from benchmark.fastpath import fast_path, layout, precision
+from benchmark.fastpath import fast_path, layout
 from benchmark.identity import Identity
 from benchmark.lm.schema import RetrainConf
 from benchmark.models import MODELS, build_model, model_family
@@ -33,7 +33,7 @@ from benchmark.records import reductions
 from benchmark.retraining import distill, rewinding
 from benchmark.retraining.convergence import baseline_summary
 from benchmark.schema import BenchmarkConf
-from benchmark.tasks import Fingerprints, refuse_ignored
+from benchmark.tasks import Fingerprints, device_precision, refuse_ignored
 from benchmark.tasks.image_cost import cell_throughput, cell_work, describe_hours, sweep_hours
 
 
@@ -209,13 +209,8 @@ class ImageTask:
     plan_fingerprints = fingerprints  # an image cell's files must be on the planning machine too
 
     def precision(self, cfg: Any) -> str:
-        """bf16 autocast under ``fast`` where the device runs it natively, else fp32
-        (:func:`benchmark.fastpath.precision`)."""
-        try:  # an explicit device needs no GPU here: plan mode on a login node names the job's cells
-            device = torch.device(cfg.device)
-        except RuntimeError:  # auto, or a bad name (a one-line error)
-            device = resolve_device(cfg.device)
-        return precision(device, cfg.fast, cfg.precision)
+        """bf16 autocast under ``fast`` where the device runs it natively, else fp32 (the shared rule)."""
+        return device_precision(cfg)
 
     # --- the stages (benchmark.stages) ---
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from benchmark import distributed
 from benchmark.device import seed_everything
+from benchmark.fastpath import autocast_factory, precision as resolve_precision
 from benchmark.lm import regimes
 from benchmark.lm.corpus import BlockLoader, TokenSplits, floor, load_tokens, vocab_size
 from benchmark.lm.models import build_lm, weights_fingerprint
@@ -27,7 +28,7 @@ from benchmark.lm.schema import CausalLMConf, LMPrunerConf, TextDatasetConf
 from benchmark.retraining.schema import DistillConf
 from benchmark.schema import BenchmarkConf
 from benchmark.sources import sha256_file
-from benchmark.tasks import Fingerprints, refuse_ignored
+from benchmark.tasks import Fingerprints, device_precision, refuse_ignored
 from benchmark.tasks import text_checks as checks, text_cost as cost
 
 EVAL_BATCH = 32
@@ -62,8 +63,15 @@ def dense_lm(cfg: BenchmarkConf, device: torch.device, seed: Optional[int] = Non
     return build_lm(cfg.model, vocab_size(cfg.dataset), device)
 
 
-def evaluate_splits(model: nn.Module, evals: Dict[str, BlockLoader]) -> Dict[str, float]:
-    return {f"{split}_ppl": perplexity(model, loader)["ppl"] for split, loader in evals.items()}
+def evaluate_splits(model: nn.Module, evals: Dict[str, BlockLoader], fast: bool, requested: str) -> Dict[str, float]:
+    """Perplexity on every split, in the precision training uses (the image task evaluates so too)."""
+    return {f"{split}_ppl": perplexity(model, loader, in_precision(loader.device, fast, requested))["ppl"]
+            for split, loader in evals.items()}
+
+
+def in_precision(device: torch.device, fast: bool, requested: str) -> Callable[[], ContextManager]:
+    """The autocast context of the cell's resolved precision on ``device`` (benchmark.fastpath)."""
+    return autocast_factory(device, resolve_precision(device, fast, requested))
 
 
 def counts(model: nn.Module, masks: Dict[str, torch.Tensor]) -> Dict[str, Any]:
@@ -100,7 +108,7 @@ class LanguageModelling:
         return token_loss(forward, batch), len(batch), None
 
     def validate(self, model: nn.Module, loader: BlockLoader, fast: bool, precision: str) -> Dict[str, float]:
-        return {"val_ppl": perplexity(model, loader)["ppl"]}
+        return {"val_ppl": perplexity(model, loader, in_precision(loader.device, fast, precision))["ppl"]}
 
     def state(self, model: nn.Module) -> Dict[str, Any]:
         return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -185,8 +193,9 @@ class TextTask:
         return ({"weights": {"unresolved": cfg.model.name}} if cfg.model.pretrained else {}), {}
 
     def precision(self, cfg: Any) -> str:
-        """fp32: the language-model loop has no autocast (it refuses precision=bf16)."""
-        return "fp32"
+        """bf16 autocast under ``fast`` where the device runs it natively, else fp32 (the shared rule):
+        the one loop's steps and every perplexity (:func:`evaluate_splits`) run in it."""
+        return device_precision(cfg)
 
     # --- the stages (benchmark.stages) ---
 
@@ -204,8 +213,8 @@ class TextTask:
         return not cfg.model.pretrained
 
     def scores(self, cfg: BenchmarkConf, model: nn.Module, data: LMData) -> Dict[str, float]:
-        """Perplexity on every evaluation split."""
-        return evaluate_splits(model, data.evals)
+        """Perplexity on every evaluation split, in the cell's precision."""
+        return evaluate_splits(model, data.evals, cfg.fast, cfg.precision)
 
     def baseline_meta(self, cfg: BenchmarkConf, model: nn.Module) -> Dict[str, Any]:
         return {"ppl_floor": floor(cfg.dataset), **counts(model, {})}

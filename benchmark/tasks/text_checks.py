@@ -85,8 +85,6 @@ def check_pairing(cfg: BenchmarkConf) -> None:
     if cfg.convergence != ConvergenceConf():
         raise ConfigError("convergence.*: the convergence verdict judges image baselines' accuracy curves; "
                           "language-model records carry none, so leave it at its defaults")
-    if cfg.precision == "bf16":
-        raise ConfigError("precision=bf16: the language-model loop trains in fp32 only (use precision=auto or fp32)")
 
 
 def check_lm(cfg: BenchmarkConf) -> None:
