@@ -116,7 +116,8 @@ def test_sparsegpt_nm_groups_that_straddle_its_column_blocks_are_refused():
     _refused(["pruner=sparsegpt", "pruner.pattern=2:4", "pruner.blocksize=6"],
              r"^pruner\.blocksize=6 must be a multiple of M=4 for pruner\.pattern=2:4")
     _passes(["pruner=sparsegpt", "pruner.pattern=2:4", "pruner.blocksize=8"])
-    _passes(["pruner=wanda", "pruner.pattern=2:4", "pruner.blocksize=6"])  # only SparseGPT works in blocks
+    # only SparseGPT works in blocks: another pruner never reads the setting, so it is refused as such
+    _refused(["pruner=wanda", "pruner.pattern=2:4", "pruner.blocksize=6"], r"^pruner\.blocksize=6 is refused: only pruner=sparsegpt")
 
 
 def test_a_vision_config_given_one_language_model_group_names_the_group_it_saw():

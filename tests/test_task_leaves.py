@@ -20,7 +20,7 @@ from benchmark import validation
 from benchmark.errors import ConfigError
 from benchmark.identity import EXCLUDED, HASHED, _rule, leaves
 from benchmark.retraining import schedules
-from benchmark.tasks import cell_identity, task_of
+from benchmark.tasks import cell_identity, refuse_unread, task_of
 from tests.conftest import compose_config
 
 CONFIGS = {"image": ["+experiment=demo", "schedule=ft", "device=cpu", "precision=fp32"],
@@ -160,6 +160,12 @@ def walk(task: str) -> Dict[str, Tuple[str, Any, str]]:
                 continue
             other, changed, message = refusal
             assert "\n" not in message, message
+            try:  # read only under another option (the task's UNREAD)?
+                refuse_unread(changed, importlib.import_module(type(task_of(changed)).__module__).UNREAD)
+            except ConfigError as unread:
+                if str(unread) == message:  # this leaf, or the option another leaf needs (recipe.optimizer)
+                    found[key] = ("unread" if message.startswith(f"{key}=") else "refused", other, message)
+                    continue
             try:
                 task_of(changed).refuse_ignored(changed)
                 found[key] = ("refused", other, message)
@@ -172,7 +178,8 @@ def walk(task: str) -> Dict[str, Tuple[str, Any, str]]:
 @pytest.mark.parametrize("task", sorted(CONFIGS))
 def test_every_hashed_leaf_is_refused_naming_it_or_changes_the_cell_identity(task):
     outcomes = walk(task)
-    bad = {key: got for key, got in outcomes.items() if got[0] not in ("changed", "refused", "ignored", "skipped")}
+    bad = {key: got for key, got in outcomes.items()
+           if got[0] not in ("changed", "refused", "ignored", "unread", "skipped")}
     assert bad == {}, f"accepted and ignored, or never perturbed: {bad}"
     assert {k for k, got in outcomes.items() if got[0] == "skipped"} == set(SKIPPED)
 
@@ -186,6 +193,8 @@ def test_the_leaves_refused_as_ignored_are_exactly_the_tasks_declared_list(task)
     refused = {key for key, got in outcomes.items() if got[0] == "ignored"}
     hashed = {key for key in declared if _rule(key, EXCLUDED) is None}
     assert refused == hashed
+    unread = {key for key, got in outcomes.items() if got[0] == "unread"}  # read only under another option
+    assert all(any(key == k or (k.endswith(".") and key.startswith(k)) for k, _, _ in module.UNREAD) for key in unread)
     assert EXAMPLES[task] <= refused
     cfg = compose_config(CONFIGS[task])
     for key in declared - hashed:  # excluded from identity, ignored all the same: refused too
@@ -207,3 +216,31 @@ def test_a_language_model_config_has_no_vision_leaf_and_composing_one_fails():
     for key in ("pruner.ratio=0.5", "model.width=0.5", "dataset.val_size=100"):
         with pytest.raises(ConfigCompositionException):
             compose_config([*CONFIGS["text"], key])
+
+
+# A leaf read only under one option is refused, naming it and the option, while that option is off, and
+# hashed (a new cell) while it is on. (option off, option on, the leaf set).
+UNREAD_CASES = [
+    (["+experiment=demo"], ["+experiment=demo", "recipe.optimizer=adamw"], "recipe.betas=[0.8,0.99]"),
+    (["+experiment=demo"], ["+experiment=demo", "recipe.shape=cosine"], "recipe.min_lr=0.001"),
+    (["+experiment=demo_lm"], ["+experiment=demo_lm", "pruner=sparsegpt"], "pruner.blocksize=64"),
+    (["+experiment=demo_lm"], ["+experiment=demo_lm", "pruner=sparsegpt"], "pruner.dampening=0.1"),
+    (["+experiment=demo_lm", "pruner=magnitude"], ["+experiment=demo_lm"], "pruner.calibration_samples=64"),
+    (["+experiment=demo_lm"], ["+experiment=demo_lm", "retrain.params=lora"], "retrain.lora.rank=4"),
+    (["+experiment=demo_lm"], ["+experiment=demo_lm", "dataset.source=hub", "dataset.path=wikitext"], "dataset.subset=x"),
+    (["+experiment=demo_lm"], ["+experiment=demo_lm", "dataset.source=hub", "dataset.path=wikitext"],
+     "dataset.text_field=body"),
+    (["+experiment=demo_lm", "dataset.source=hub", "dataset.path=wikitext"], ["+experiment=demo_lm"],
+     "dataset.markov.vocab=8"),
+]
+
+
+@pytest.mark.parametrize("off, on, setting", UNREAD_CASES, ids=[case[2].split("=")[0] for case in UNREAD_CASES])
+def test_a_leaf_read_only_under_another_option_is_refused_without_it_and_hashed_with_it(off, on, setting):
+    leaf = setting.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^{re.escape(leaf)}=[^\n]+? is refused: [^\n]+, so this cell never reads it "
+                                          rf"\(leave it at [^\n]+\)$"):
+        validation.validate(compose_config([*off, setting, "device=cpu"]))
+    validation.validate(compose_config([*on, setting, "device=cpu"]))  # read: accepted
+    with_it = cell_identity(compose_config([*on, setting, "device=cpu"]), 2, plan=True)
+    assert with_it.cell != cell_identity(compose_config([*on, "device=cpu"]), 2, plan=True).cell

@@ -13,7 +13,7 @@ the language-model package above it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Protocol, Sequence, Tuple
 
 import torch
 
@@ -22,6 +22,8 @@ from benchmark.fastpath import precision as resolved_precision
 from benchmark.identity import Identity, identity, leaves
 from benchmark.tasks.text_checks import lm_groups
 
+# A leaf read only under one option: (its key, or a section's prefix ending in "."; whether cfg reads it; why).
+Unread = Tuple[str, Callable[[Any], bool], str]
 Fingerprints = Tuple[Dict[str, Any], Dict[str, Any]]  # (what the baseline hashes, what the pruned model hashes) beyond the config
 
 
@@ -91,6 +93,39 @@ def dataset_task(dataset: str) -> str:
     """The name of the task a dataset's cells belong to: ``text`` for the text corpora, ``image`` for
     every other dataset. The one rule; the reports read a record's task by it, from its config."""
     return "text" if dataset == "text" else "image"
+
+
+# What every task's recipe reads only under one of its options (each task's refuse_ignored checks them).
+RECIPE_UNREAD: Tuple[Unread, ...] = (
+    ("recipe.betas", lambda c: c.recipe.optimizer == "adamw",
+     "only recipe.optimizer=adamw has betas (sgd's momentum is recipe.momentum)"),
+    ("recipe.min_lr", lambda c: c.recipe.shape == "cosine", "only recipe.shape=cosine decays to a floor"),
+)
+
+
+def refuse_unread(cfg: Any, unread: Sequence[Unread]) -> None:
+    """The first leaf of ``unread`` that ``cfg`` holds away from its schema default while the option that
+    reads it is off, in one line naming it and why: accepted, it would be ignored yet hashed into a new
+    cache entry (``pruner.blocksize`` under Wanda, ``retrain.lora.rank`` without LoRA)."""
+    given = dict(leaves(cfg))
+    for key, read, why in unread:
+        if read(cfg):
+            continue
+        for leaf, value in given.items():
+            if leaf == key or (key.endswith(".") and leaf.startswith(key)):
+                default = _schema_default(cfg, leaf)
+                if value != default:
+                    raise ConfigError(f"{leaf}={value} is refused: {why}, so this cell never reads it "
+                                      f"(leave it at {default})")
+
+
+def _schema_default(cfg: Any, leaf: str) -> Any:
+    """The default a leaf has in its section's own schema (the composed node's dataclass)."""
+    section, *path = leaf.split(".")
+    node = type(getattr(cfg, section))()
+    for part in path:  # a dict field's keys (dataset.split_names.test) have no default: None
+        node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+    return node
 
 
 def task_of(cfg: Any) -> Task:

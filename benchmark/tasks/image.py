@@ -33,7 +33,7 @@ from benchmark.records import reductions
 from benchmark.retraining import distill, rewinding
 from benchmark.retraining.convergence import baseline_summary
 from benchmark.schema import BenchmarkConf
-from benchmark.tasks import Fingerprints, device_precision, refuse_ignored
+from benchmark.tasks import RECIPE_UNREAD, Fingerprints, Unread, device_precision, refuse_ignored, refuse_unread
 from benchmark.tasks.image_cost import cell_throughput, cell_work, describe_hours, sweep_hours
 
 
@@ -144,6 +144,10 @@ IGNORED: Tuple[Tuple[str, str], ...] = (
                           "image cell minimises the cross-entropy"),
 )
 _DEFAULTS = {"retrain": RetrainConf()}
+# The image leaves read only under one option (ImageTask.refuse_ignored): the recipe's. pruner.sparsity, which
+# only the weight pruners read, is not among them: the findings presets set it grid-wide for their mwp cells,
+# and their filter-pruned cells' shipped identities hash it (image identities must not change).
+UNREAD: Tuple[Unread, ...] = RECIPE_UNREAD
 
 
 
@@ -323,8 +327,10 @@ class ImageTask:
         record.model = _model_summary(cfg, spec, base, pruned, outcome)
 
     def refuse_ignored(self, cfg: Any) -> None:
-        """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
+        """A leaf of :data:`IGNORED` away from its schema default, or one of :data:`UNREAD` while the
+        option that reads it is off, in one line naming it and why."""
         refuse_ignored(cfg, IGNORED, _DEFAULTS, "image cells")
+        refuse_unread(cfg, UNREAD)
 
     # --- plan mode (benchmark.plan) ---
 

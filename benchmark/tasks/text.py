@@ -28,7 +28,7 @@ from benchmark.lm.schema import CausalLMConf, LMPrunerConf, TextDatasetConf
 from benchmark.retraining.schema import DistillConf
 from benchmark.schema import BenchmarkConf
 from benchmark.sources import sha256_file
-from benchmark.tasks import Fingerprints, device_precision, refuse_ignored
+from benchmark.tasks import RECIPE_UNREAD, Fingerprints, Unread, device_precision, refuse_ignored, refuse_unread
 from benchmark.tasks import text_checks as checks, text_cost as cost
 
 EVAL_BATCH = 32
@@ -169,6 +169,22 @@ IGNORED: Tuple[Tuple[str, str], ...] = (
     ("distill.temperature", _KD),
 )
 _DEFAULTS = {"dataset": TextDatasetConf(), "model": CausalLMConf(), "pruner": LMPrunerConf(), "distill": DistillConf()}
+# The leaves a language-model cell reads only under one option (TextTask.refuse_ignored, with the recipe's).
+_SOURCE = "it belongs to dataset.source={}"
+UNREAD: Tuple[Unread, ...] = (
+    ("pruner.dampening", lambda c: c.pruner.name == "sparsegpt", "only pruner=sparsegpt dampens its Hessian"),
+    ("pruner.blocksize", lambda c: c.pruner.name == "sparsegpt", "only pruner=sparsegpt solves its columns in blocks"),
+    ("pruner.calibration_samples", lambda c: c.pruner.name in ("wanda", "sparsegpt"),
+     "only pruner=wanda and sparsegpt calibrate on training blocks"),
+    ("retrain.lora.", lambda c: c.retrain.params == "lora", "the adapters exist only under retrain.params=lora"),
+    ("dataset.markov.", lambda c: c.dataset.source == "markov", _SOURCE.format("markov")),
+    ("dataset.path", lambda c: c.dataset.source == "hub", _SOURCE.format("hub")),
+    ("dataset.subset", lambda c: c.dataset.source == "hub", _SOURCE.format("hub")),
+    ("dataset.files.", lambda c: c.dataset.source == "files", _SOURCE.format("files")),
+    *[(key, lambda c: c.dataset.source in ("hub", "files"), "the built-in Markov corpus has no text to read it from")
+      for key in ("dataset.text_field", "dataset.split_names.", "dataset.tokenizer")],
+    *RECIPE_UNREAD,
+)
 
 
 class TextTask:
@@ -301,6 +317,7 @@ class TextTask:
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
         refuse_ignored(cfg, IGNORED, _DEFAULTS, "language-model cells")
+        refuse_unread(cfg, UNREAD)
 
     # --- plan mode (benchmark.plan) ---
 
