@@ -44,7 +44,8 @@ class Task(Protocol):
     def refuse_ignored(self, cfg: Any) -> None:
         """Raise :class:`ConfigError` (one line: the key, the value, why) when a config leaf this task
         never reads holds anything but its schema default: accepted, it would be ignored yet hashed into
-        a new cache entry. Each task declares those leaves once, with the reason (its ``IGNORED``)."""
+        a new cache entry. Each task declares those leaves once, with the reason (its ``IGNORED``), and
+        the leaves it reads only under one option (its ``UNREAD``, refused while that option is off)."""
 
     # The validation phase (benchmark.validation.CHECKS) calls these three in its one order.
     def check_pairing(self, cfg: Any) -> None:

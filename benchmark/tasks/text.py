@@ -315,7 +315,8 @@ class TextTask:
                         "baseline_source": base.meta["source"]}
 
     def refuse_ignored(self, cfg: Any) -> None:
-        """A leaf of :data:`IGNORED` away from its schema default, in one line naming it and why."""
+        """A leaf of :data:`IGNORED` away from its schema default, or one of :data:`UNREAD` while the
+        option that reads it is off, in one line naming it and why."""
         refuse_ignored(cfg, IGNORED, _DEFAULTS, "language-model cells")
         refuse_unread(cfg, UNREAD)
 
