@@ -36,6 +36,7 @@ def plan_cell(cfg: BenchmarkConf) -> Dict[str, Any]:
         "task": task.name,
         "name": cell_name(cfg, epochs) + task.label(cfg, "-"),
         "identity": ident.as_dict(),
+        "precision": ident.payloads["baseline"]["precision"],  # what every stage trains and evaluates in
         **counts,
         "budget_epochs": epochs,
         "derivation": describe(cfg.schedule, cfg.recipe, epochs),
@@ -59,6 +60,7 @@ def format_plan(plan: Dict[str, Any], fmt: str) -> str:
     lines = [
         f"cell      {plan['name']}",
         "identity  " + "  ".join(f"{k}={v}" for k, v in plan["identity"].items()),
+        f"precision {plan['precision']}",
         *task.plan_lines(plan),
         f"budget    T={plan['budget_epochs']} epochs x {plan['steps_per_epoch']} iterations"
         + (f" x {plan['rounds']} rounds" if plan["rounds"] > 1 else "") + " "

@@ -126,6 +126,10 @@ def test_a_language_model_cell_resolves_its_precision_by_the_image_cells_rule(ov
     assert lm.payloads["baseline"]["precision"] == image.payloads["baseline"]["precision"]
     assert lm.payloads["baseline"]["precision"] == ("fp32" if "fast=false" in overrides or "precision=fp32" in overrides
                                                     else "bf16")
+    from benchmark.plan import format_plan, plan_cell
+
+    plan = plan_cell(compose_config(["+experiment=demo_lm", "fast=true", *overrides]))  # plan mode says which
+    assert f"precision {lm.payloads['baseline']['precision']}" in format_plan(plan, "text").splitlines()
 
 
 def test_a_language_model_cell_trains_and_evaluates_in_the_precision_it_records(tmp_path, monkeypatch):
