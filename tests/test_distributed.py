@@ -18,7 +18,9 @@ from pathlib import Path
 from benchmark import distributed
 from benchmark.data import DeviceLoader, synthetic_splits
 from benchmark.models import build_model
-from benchmark.schema import ModelConf, OriginalScheduleConf, RecipeConf, SyntheticDatasetConf
+from benchmark.data.schema import SyntheticDatasetConf
+from benchmark.models.schema import ModelConf
+from benchmark.retraining.schema import OriginalScheduleConf, RecipeConf
 from benchmark.train import TrainSettings, train
 distributed.init_from_env(torch.device("cpu"))
 torch.set_num_threads(1)
