@@ -132,6 +132,7 @@ def test_a_language_model_cell_resolves_its_precision_by_the_image_cells_rule(ov
     assert f"precision {lm.payloads['baseline']['precision']}" in format_plan(plan, "text").splitlines()
 
 
+@pytest.mark.cell
 def test_a_language_model_cell_trains_and_evaluates_in_the_precision_it_records(tmp_path, monkeypatch):
     """The text task runs the shared fast path (issue 28): under precision=bf16 every training step and
     every perplexity runs under bf16 autocast, under fp32 none does; the identities and the record say
