@@ -80,14 +80,14 @@ def device_precision(cfg: Any) -> str:
     return resolved_precision(device, cfg.fast, cfg.precision)
 
 
-def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], defaults: Dict[str, Any], cells: str) -> None:
-    """The first leaf of ``ignored`` (key, why) that ``cfg`` holds away from its default in
-    ``defaults`` (the task's own schema sections), in one line naming it and why."""
-    given, default = dict(leaves(cfg)), dict(leaves(defaults))
+def refuse_ignored(cfg: Any, ignored: Sequence[Tuple[str, str]], cells: str) -> None:
+    """The first leaf of ``ignored`` (key, why) that ``cfg`` holds away from its schema default
+    (:func:`_schema_default`), in one line naming it and why."""
+    given = dict(leaves(cfg))
     for key, reason in ignored:
-        if key in given and given[key] != default[key]:
+        if key in given and given[key] != (default := _schema_default(cfg, key)):
             raise ConfigError(f"{key}={given[key]} is refused for {cells}, which never read it: "
-                              f"{reason} (leave it at {default[key]})")
+                              f"{reason} (leave it at {default})")
 
 
 def dataset_task(dataset: str) -> str:

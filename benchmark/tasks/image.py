@@ -23,7 +23,6 @@ from benchmark.device import seed_everything
 from benchmark.errors import ConfigError
 from benchmark.fastpath import fast_path, layout
 from benchmark.identity import Identity
-from benchmark.lm.schema import RetrainConf
 from benchmark.models import MODELS, build_model, model_family
 from benchmark.models.custom import model_fingerprint
 from benchmark.models.weights import load_weights
@@ -143,7 +142,6 @@ IGNORED: Tuple[Tuple[str, str], ...] = (
     ("retrain.objective", "it chooses what a language model's retraining minimises (block reconstruction); an "
                           "image cell minimises the cross-entropy"),
 )
-_DEFAULTS = {"retrain": RetrainConf()}
 # The image leaves read only under one option (ImageTask.refuse_ignored): the recipe's. pruner.sparsity, which
 # only the weight pruners read, is not among them: the findings presets set it grid-wide for their mwp cells,
 # and their filter-pruned cells' shipped identities hash it (image identities must not change).
@@ -329,7 +327,7 @@ class ImageTask:
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, or one of :data:`UNREAD` while the
         option that reads it is off, in one line naming it and why."""
-        refuse_ignored(cfg, IGNORED, _DEFAULTS, "image cells")
+        refuse_ignored(cfg, IGNORED, "image cells")
         refuse_unread(cfg, UNREAD)
 
     # --- plan mode (benchmark.plan) ---

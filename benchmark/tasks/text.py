@@ -24,8 +24,6 @@ from benchmark.lm.models import build_lm, weights_fingerprint
 from benchmark.lm.objective import perplexity, token_loss
 from benchmark.lm.prune import apply_masks, layer_sparsity, prunable, prune_lm
 from benchmark.lm.reconstruct import reconstruction_loss
-from benchmark.lm.schema import CausalLMConf, LMPrunerConf, TextDatasetConf
-from benchmark.retraining.schema import DistillConf
 from benchmark.schema import BenchmarkConf
 from benchmark.sources import sha256_file
 from benchmark.tasks import RECIPE_UNREAD, Fingerprints, Unread, device_precision, refuse_ignored, refuse_unread
@@ -168,7 +166,6 @@ IGNORED: Tuple[Tuple[str, str], ...] = (
     ("distill.alpha", _KD),
     ("distill.temperature", _KD),
 )
-_DEFAULTS = {"dataset": TextDatasetConf(), "model": CausalLMConf(), "pruner": LMPrunerConf(), "distill": DistillConf()}
 # The leaves a language-model cell reads only under one option (TextTask.refuse_ignored, with the recipe's).
 _SOURCE = "it belongs to dataset.source={}"
 UNREAD: Tuple[Unread, ...] = (
@@ -317,7 +314,7 @@ class TextTask:
     def refuse_ignored(self, cfg: Any) -> None:
         """A leaf of :data:`IGNORED` away from its schema default, or one of :data:`UNREAD` while the
         option that reads it is off, in one line naming it and why."""
-        refuse_ignored(cfg, IGNORED, _DEFAULTS, "language-model cells")
+        refuse_ignored(cfg, IGNORED, "language-model cells")
         refuse_unread(cfg, UNREAD)
 
     # --- plan mode (benchmark.plan) ---
