@@ -93,13 +93,17 @@ def autocast_factory(device: torch.device, resolved: str) -> Callable[[], Contex
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def autocast_for(device: torch.device, enabled: bool, requested: str = "auto") -> Callable[[], ContextManager]:
+    """The autocast context of the precision ``requested`` resolves to on ``device`` (:func:`precision`)."""
+    return autocast_factory(device, precision(device, enabled, requested))
+
+
 def fast_path(model: nn.Module, device: torch.device, enabled: bool,
               requested: str = "auto") -> Tuple[nn.Module, Callable[[], ContextManager], bool]:
     """The device's layout and precision settings. Returns the model (converted in place), a
     factory of the autocast context, and whether inputs should be channels_last (CUDA's fast
     path only: measured slower on the CPU for these small models)."""
-    resolved = precision(device, enabled, requested)
-    amp = autocast_factory(device, resolved)
+    amp = autocast_for(device, enabled, requested)
     if not (enabled and device.type == "cuda"):
         return model, amp, False
     model.to(memory_format=torch.channels_last)

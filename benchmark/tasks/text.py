@@ -10,14 +10,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from benchmark import distributed
 from benchmark.device import seed_everything
-from benchmark.fastpath import autocast_factory, precision as resolve_precision
+from benchmark.fastpath import autocast_for
 from benchmark.lm import regimes
 from benchmark.lm.corpus import BlockLoader, TokenSplits, floor, load_tokens, vocab_size
 from benchmark.lm.models import build_lm, weights_fingerprint
@@ -63,13 +63,8 @@ def dense_lm(cfg: BenchmarkConf, device: torch.device, seed: Optional[int] = Non
 
 def evaluate_splits(model: nn.Module, evals: Dict[str, BlockLoader], fast: bool, requested: str) -> Dict[str, float]:
     """Perplexity on every split, in the precision training uses (the image task evaluates so too)."""
-    return {f"{split}_ppl": perplexity(model, loader, in_precision(loader.device, fast, requested))["ppl"]
+    return {f"{split}_ppl": perplexity(model, loader, autocast_for(loader.device, fast, requested))["ppl"]
             for split, loader in evals.items()}
-
-
-def in_precision(device: torch.device, fast: bool, requested: str) -> Callable[[], ContextManager]:
-    """The autocast context of the cell's resolved precision on ``device`` (benchmark.fastpath)."""
-    return autocast_factory(device, resolve_precision(device, fast, requested))
 
 
 def counts(model: nn.Module, masks: Dict[str, torch.Tensor]) -> Dict[str, Any]:
@@ -106,7 +101,7 @@ class LanguageModelling:
         return token_loss(forward, batch), len(batch), None
 
     def validate(self, model: nn.Module, loader: BlockLoader, fast: bool, precision: str) -> Dict[str, float]:
-        return {"val_ppl": perplexity(model, loader, in_precision(loader.device, fast, precision))["ppl"]}
+        return {"val_ppl": perplexity(model, loader, autocast_for(loader.device, fast, precision))["ppl"]}
 
     def state(self, model: nn.Module) -> Dict[str, Any]:
         return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
