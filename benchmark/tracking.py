@@ -42,12 +42,11 @@ class WandbConf:
 
 
 log = logging.getLogger(__name__)
-MODES = WANDB_MODES
 
 
 def resolve_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ConfigError(f"wandb.mode={mode!r} is not one of: {', '.join(MODES)}")
+    if mode not in WANDB_MODES:
+        raise ConfigError(f"wandb.mode={mode!r} is not one of: {', '.join(WANDB_MODES)}")
     if mode != "auto":
         return mode
     if os.environ.get("WANDB_MODE"):

@@ -71,7 +71,9 @@ def lm_groups(cfg: BenchmarkConf) -> List[str]:
 
 def check_pairing(cfg: BenchmarkConf) -> None:
     """Every group of a language-model cell is a language-model option, in one line each."""
-    if cfg.dataset.name != "text":
+    from benchmark.tasks import dataset_task  # the one rule (lazy: benchmark.tasks imports this module)
+
+    if dataset_task(cfg.dataset.name) != "text":
         seen = lm_groups(cfg)
         what = f"{seen[0]} is a language-model group" if len(seen) == 1 else f"{', '.join(seen)} are language-model groups"
         raise ConfigError(f"{what}; language-model groups need dataset=text, not dataset={cfg.dataset.name} "
